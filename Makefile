@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine: `make demo` (the main job) and `make test`.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# Known-good stack (see README): torch/torchvision come from the local disk on Python 3.11.
+PINS    := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install test test-slow export clean-nbs check-sync
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python settings.ini setup.py
+	$(BIN)/pip install -q $(PINS)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python -m pytest -q tests
+
+test-slow: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+
+# Fails when the notebooks and the exported library (or cleaned notebooks) disagree with what is committed.
+check-sync: $(STAMP)
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
+	@git diff --exit-code --stat -- nbs part_nb || { echo "nbdev_clean/nbdev_export changed tracked files: run 'make export' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- part_nb)" || { echo "nbdev_export made untracked files in part_nb/:"; git status --porcelain -- part_nb; exit 1; }
