@@ -27,8 +27,8 @@ test-slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing
 
 export: $(STAMP)
-	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
 
 # Fails when the notebooks and the exported library (or cleaned notebooks) disagree with what is committed.
 check-sync: $(STAMP)
