@@ -44,8 +44,8 @@ def test_train_writes_files(tmp_path):
     for f in ('model.pth', 'settings.json', 'metrics.json', 'robustness.md', 'robustness.json', 'curves.png', 'cams.png', 'checkpoint.pth'):
         assert (out/f).stat().st_size > 0, f
     s = json.loads((out/'settings.json').read_text())
-    assert (s['method'], s['callback'], s['loss'], s['eps'], s['epochs'], s['burn_in'], s['model']) == ('part', 'part', 'ce', 0.3, 2, 1, 'smallcnn')
-    assert abs(s['eps_low'] - 0.3*7/8) < 1e-12 and s['n_train'] == 64 and s['opt'] == 'adam'
+    assert (s['method'], s['callback'], s['loss'], s['eps'], s['epochs'], s['burn_in'], s['model']) == ('part', 'part', 'ce', 0.2, 2, 1, 'smallcnn')
+    assert abs(s['eps_low'] - 0.2*7/8) < 1e-12 and s['n_train'] == 64 and s['opt'] == 'adam'
     m = json.loads((out/'metrics.json').read_text())
     assert [e['epoch'] for e in m['epochs']] == [0, 1]
     for e in m['epochs']:
@@ -53,7 +53,7 @@ def test_train_writes_files(tmp_path):
     assert set(m['robustness']) == {'natural', 'pgd20', 'worst-case'}
     assert 0 <= m['robustness']['pgd20'] <= m['robustness']['natural'] <= 100 and m['time_per_epoch'] > 0
     rob = json.loads((out/'robustness.json').read_text())
-    assert rob['clean_acc'] == pytest.approx(m['robustness']['natural'], abs=0.01) and rob['eps'] in (0.3, '0.3')
+    assert rob['clean_acc'] == pytest.approx(m['robustness']['natural'], abs=0.01) and rob['eps'] in (0.2, '0.2')
     from part_nb.models import SmallCNN
     SmallCNN().load_state_dict(torch.load(out/'model.pth', weights_only=True))
 
