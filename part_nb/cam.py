@@ -311,7 +311,7 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
         _show_img(axs[1, i], x[i]); axs[1, i].imshow(cam[i, 0].detach().float().cpu(), cmap='jet', alpha=alpha, vmin=0, vmax=1)
         for r, b in enumerate(budgets.values(), 2):
             b = b.detach().float().cpu()
-            _show_img(axs[r, i], (b[i] > b.min()).float())
+            _show_img(axs[r, i], (b[i] >= b.max()).float()) # at the full budget (a uniform budget is all white)
     for r, label in enumerate(['image', 'CAM', *budgets]): axs[r, 0].set_ylabel(label, fontsize=8)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout(pad=0.2)

@@ -48,7 +48,8 @@ class UsageError(ValueError):
 
 def _is_folder_arg(data:str): return os.sep in str(data) or str(data).startswith(('.', '~')) or Path(data).is_dir()
 
-def data_kind(data:str)->str:
+def data_kind(data:str, # a data set name or a folder path
+             )->str:
     "`data` if it names a known data set, 'folder' for a path, else a `UsageError`."
     if data in DATASETS: return data
     if _is_folder_arg(data): return 'folder'
@@ -300,7 +301,11 @@ def plot_cams(model:nn.Module, # trained model
 # %% ../nbs/06_cli.ipynb #6d65a6f8
 class TrainingInterrupted(KeyboardInterrupt):
     "Ctrl-C during `train_one`: a checkpoint was written; train again with `resume=True` to continue."
-    def __init__(self, msg, checkpoint, epoch): super().__init__(msg); self.checkpoint, self.epoch = checkpoint, epoch
+    def __init__(self, msg:str, # what happened and how to continue
+                 checkpoint:Path|None, # the checkpoint written, None when no training step was done
+                 epoch:int, # the epoch a resumed run continues from (0-based)
+                ):
+        super().__init__(msg); self.checkpoint, self.epoch = checkpoint, epoch
 
 def _prepare_out(out:Path):
     "Create `out` and check that files can be written there."
@@ -482,7 +487,8 @@ def write_report(summary:pd.DataFrame, # from `compare`
     return out/'REPORT.md'
 
 # %% ../nbs/06_cli.ipynb #1f94b35b
-def fraction(v:str)->float:
+def fraction(v:str, # text such as '0.3' or '8/255'
+            )->float:
     "A number such as `0.3`, `8/255` or `2e-4` from the command line."
     try:
         a, _, b = str(v).partition('/')

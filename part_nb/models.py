@@ -13,7 +13,10 @@ __all__ = ['BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic
 class BasicBlock(nn.Module):
     "The two 3x3 convolutions of a ResNet-18 block, with a projection shortcut when the shape changes."
     expansion = 1
-    def __init__(self, ni:int, nf:int, stride:int=1):
+    def __init__(self, ni:int, # input channels
+                 nf:int, # output channels
+                 stride:int=1, # stride of the first convolution (2 halves the map)
+                ):
         super().__init__()
         self.conv1 = nn.Conv2d(ni, nf, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(nf)
         self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(nf)
@@ -56,7 +59,10 @@ class ResNet18(nn.Module):
 class PreActBlock(nn.Module):
     "Pre-activation ResNet block (BN-ReLU before each convolution)."
     expansion = 1
-    def __init__(self, ni:int, nf:int, stride:int=1):
+    def __init__(self, ni:int, # input channels
+                 nf:int, # output channels
+                 stride:int=1, # stride of the first convolution (2 halves the map)
+                ):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(ni); self.conv1 = nn.Conv2d(ni, nf, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(nf); self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1, bias=False)
@@ -93,7 +99,11 @@ class PreActResNet18(nn.Module):
 # %% ../nbs/01_models.ipynb #607901a0
 class WideBasic(nn.Module):
     "Pre-activation block of a WideResNet."
-    def __init__(self, ni:int, nf:int, stride:int=1, drop:float=0.):
+    def __init__(self, ni:int, # input channels
+                 nf:int, # output channels
+                 stride:int=1, # stride of the first convolution (2 halves the map)
+                 drop:float=0., # dropout between the two convolutions
+                ):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(ni); self.conv1 = nn.Conv2d(ni, nf, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(nf); self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1, bias=False)
