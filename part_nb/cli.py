@@ -546,7 +546,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                n_valid:int=None, # validation images [mnist5k: 1000, else all]
                size:int=None, # image size of a folder data set [32]
                data_path:str=None, # where cifar10/svhn/tinyimagenet are (fastai's data folder by default)
-               download:bool=True, # download cifar10/svhn/tinyimagenet when missing
+               download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                resume:bool=False, # continue the interrupted run in --out (same settings)
                stop_after:Param(argparse.SUPPRESS, int)=None, # (hidden, for tests) interrupt after this epoch
               ):
@@ -582,7 +582,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  n_valid:int=None, # validation images [mnist5k: 1000, else all]
                  size:int=None, # image size of a folder data set [32]
                  data_path:str=None, # where cifar10/svhn/tinyimagenet are
-                 download:bool=True, # download cifar10/svhn/tinyimagenet when missing
+                 download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                  resume:bool=False, # reuse finished runs in --out and continue interrupted ones
                 ):
     "Train several methods with the same seeds and settings; write REPORT.md (table mean ± std, settings, time per epoch, trade-off plot)."
