@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # Known-good stack (see README): torch/torchvision come from the local disk on Python 3.11.
 PINS    := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-slow export clean-nbs check-sync
+.PHONY: install demo test test-slow bench bench-quick export clean-nbs check-sync
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,11 +21,19 @@ install: $(STAMP)
 
 # The main job: AT against PART on the embedded MNIST-5k digits, evaluated on 500 validation digits; prints the table.
 demo: $(STAMP)
-	$(BIN)/part_compare --out runs/demo --n_eval 500
+	$(BIN)/part_compare --out runs/demo --epochs 8 --n_eval 500
 
 test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest -q tests
+
+# Benchmarks: the cost of PART over AT/TRADES/MART and accuracy on MNIST-5k (resumable) -> bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# A smoke test of the benchmarks with small settings (minutes) -> bench/RESULTS-quick.md
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 test-slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing

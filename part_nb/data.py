@@ -53,6 +53,7 @@ def mnist5k_dls(bs:int=128, # batch size
     dsets = Datasets(range(len(_mnist5k_arrays()[1])), tfms=[[_Mnist5kItem()], [_Mnist5kLabel(), Categorize(vocab=list(range(10)))]],
                      splits=(train, valid))
     set_seed(seed)
+    kwargs.setdefault('num_workers', 0) # in memory: worker processes only cost start-up time and memory
     return dsets.dataloaders(bs=bs, device=device, **kwargs)
 
 # %% ../nbs/00_data.ipynb #bc9c6827

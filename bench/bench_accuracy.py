@@ -1,0 +1,383 @@
+"""What PART buys on real data: AT, PART, TRADES, PART-T, MART and PART-M on MNIST-5k over several seeds, robust accuracy
+under PGD-40, CW, MMA and AutoAttack, and a sweep of PART's eps_low/eps.
+
+    .venv/bin/python bench/bench_accuracy.py            # the study (resumable: finished runs are reused)
+    .venv/bin/python bench/bench_accuracy.py --quick    # AT and PART, 1 seed, 2 epochs on 512 digits: a smoke test
+
+Every run has the schedule of `part_nb.cli.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
+Adam 1e-3, batch 128, all 4,000 training digits) except the number of epochs and of burn-in epochs, which are set
+by the time budget (below). Each run is `part_nb.cli.train_one` (natural, PGD-40, CW and MMA accuracy on the first
+`--n_eval` validation digits), followed by AutoAttack (standard) with the other three attacks again on the first
+`--n_aa` digits, so that the worst case over all four attacks is taken digit by digit. The sweep trains PART (loss
+'ce') with eps_low = ratio * eps; ratio 1.0 is exactly AT (nbs/05_callback tests that `PARTCallback(eps_low=eps)`
+trains weight for weight like `ATCallback`), so the AT run of the same seed stands for it, and ratio 7/8 is the
+main PART run.
+
+Runs go to `--workers` subprocesses at a time, each with one torch thread. A finished run writes
+bench/out/runs/<name>/result.json (settings, robustness tables, AutoAttack accuracy, time per epoch, per-epoch
+history); a later invocation reuses it when the settings match, and continues an interrupted run from its last
+epoch checkpoint, so an interrupted `make bench` picks up where it stopped. Output: bench/out/accuracy.json and the
+trade-off plot bench/tradeoff_mnist.png (natural against AutoAttack accuracy).
+
+Time budget, from small measurements on this machine (2-core AMD EPYC VM; CPU seconds of one torch thread, so that
+the other jobs running at the time do not count): a training batch of AT with PGD-10 costs ~2.2 s, so an epoch of the
+4,000 digits (31 batches) ~70 s; TRADES and MART ~1.25x AT, a PART variant ~1.1x its baseline. The 6 methods x 3 seeds
++ 4 sweep runs = 22 runs cost ~26 AT-epochs, ~1,850 CPU-s, per epoch of the schedule. Evaluation costs ~0.17 s a
+digit (PGD-40, CW, MMA); AutoAttack ~30 s a run plus ~8 s per digit that survives its first attack. The issue's
+6 epochs (2 of burn-in) on 1,000 evaluation digits with AutoAttack on 100 would take ~(6 x 1,850 + 22 x (170 + 30 +
+40 x 8)) / 2 CPU-s, about 3 h on 2 cores; to fit about an hour the defaults are lowered to 2 epochs (1 of burn-in:
+the first epoch of AT on these digits sits on the loss plateau, and PART reweights in the second), n_eval 200 and
+n_aa 20: ~(2 x 1,850 + 22 x (34 + 30 + 7 x 8) + 22 x 10 of start-up) / 2 ~ 3,300 s ~ 55 min with 2 workers (bench/run.py's
+other benchmarks add ~10 min). With 20 digits AutoAttack has a sampling error of about +-11 points per run; the
+worst case of PGD-40/CW/MMA on 200 digits is the more precise robustness figure here. More is one flag away:
+`--epochs 6 --burn_in 2 --n_eval 1000 --n_aa 100`.
+"""
+import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
+from pathlib import Path
+
+BENCH = Path(__file__).parent
+OUT = BENCH / 'out'
+METHODS = ('at', 'part', 'trades', 'part-t', 'mart', 'part-m')
+PAIRS = (('at', 'part'), ('trades', 'part-t'), ('mart', 'part-m'))
+ATTACKS = ('natural', 'pgd40', 'cw', 'mma')
+AA_ATTACKS = ('natural', 'pgd40', 'cw', 'mma', 'aa')
+COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3', 'aa': 'AutoAttack',
+           'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
+COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
+PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
+RESULT_VERSION = 1 # bump when result.json changes meaning
+
+
+# ---------------------------------------------------------------- one run (in a worker process)
+
+def job_main(fn):
+    "Entry point of a run's subprocess: one torch thread, run the job in `fn`; exit status 130 when interrupted."
+    import warnings, torch
+    torch.set_num_threads(1)
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    job = json.loads(Path(fn).read_text())
+    try: run_job(job)
+    except KeyboardInterrupt as e:
+        print(f"interrupted: {e}", flush=True); sys.exit(130)
+
+
+def _json(obj): return json.loads(json.dumps(obj, default=str))
+
+
+def _write_json(fn, obj):
+    "Write `obj` as JSON through a temporary file, so that an interruption never leaves half a file."
+    tmp = Path(fn).with_suffix('.tmp')
+    tmp.write_text(json.dumps(obj, indent=1, default=str) + '\n')
+    os.replace(tmp, fn)
+
+
+def _finished_training(out, s):
+    "The metrics of `train_one` in `out` when its settings equal `s` (training and evaluation done), else None."
+    try:
+        old = json.loads((out/'settings.json').read_text())
+        if all(old.get(k) == v for k, v in s.items()) and (out/'model.pth').exists():
+            return json.loads((out/'metrics.json').read_text())
+    except (OSError, ValueError): return None
+
+
+def run_job(job):
+    "Train and evaluate one run (in a worker); write and return its result."
+    import torch
+    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.evaluate import evaluate_robustness
+    out, s = Path(job['dir']), job['settings']
+    out.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    kw = dict(seed=s['seed'], epochs=s['epochs'], burn_in=s['burn_in'], eps_low=s['eps_low'], n_train=s['n_train'],
+              attacks=tuple(s['attacks']), n_eval=s['n_eval'])
+    met, resumed = _finished_training(out, {k: v for k, v in s.items() if k != 'n_aa'}), None
+    if met is None:
+        if (out/'checkpoint.pth').exists():
+            try: met, resumed = train_one(s['method'], 'mnist5k', out=out, resume=True, progress=False, **kw), 'checkpoint'
+            except UsageError: met = None # a checkpoint of other settings: start afresh
+        if met is None: met = train_one(s['method'], 'mnist5k', out=out, progress=False, **kw)
+    else: resumed = 'trained'
+    t1, c1 = time.perf_counter(), time.process_time()
+    rs = run_settings(s['method'], 'mnist5k', **kw)
+    dls = make_dls(rs)
+    model = make_model(rs['model'], dls.c, 1)
+    model.load_state_dict(torch.load(out/'model.pth', map_location='cpu', weights_only=True))
+    table = evaluate_robustness(model.eval(), dls.valid, rs['eps'], attacks=AA_ATTACKS, n=s['n_aa'], seed=s['seed'], progress=False)
+    aa_table = {k: float(v) for k, v in table['accuracy'].items()}
+    t2, c2 = time.perf_counter(), time.process_time()
+    hist = met['epochs']
+    result = dict(version=RESULT_VERSION, name=job['name'], method=s['method'], seed=s['seed'], ratio=job['ratio'],
+                  settings=s, robustness=met['robustness'], robustness_aa_subset=aa_table,
+                  accuracy={'natural': met['robustness']['natural'], 'pgd40': met['robustness']['pgd40'],
+                            'cw': met['robustness']['cw'], 'mma': met['robustness']['mma'],
+                            'worst3': met['robustness']['worst-case'], 'aa': aa_table['aa'], 'worst4': aa_table['worst-case']},
+                  time_per_epoch=met['time_per_epoch'],
+                  time_train_per_epoch=sum(r['time_train'] for r in hist) / len(hist) if hist else None,
+                  history=hist, resumed_from=resumed, threads=torch.get_num_threads(),
+                  seconds=dict(train_and_eval=round(t1 - t0, 1), autoattack=round(t2 - t1, 1), total=round(t2 - t0, 1)),
+                  cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c2 - c1, 1)),
+                  finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
+    _write_json(out/'result.json', result)
+    (out/'checkpoint.pth').unlink(missing_ok=True) # 9 MB a run; result.json and model.pth are what the study keeps
+    return result
+
+
+# ---------------------------------------------------------------- the plan
+
+def settings_of(method, seed, a, eps_low=None):
+    "The JSON-normalised settings of one run, as `result.json` stores them."
+    from part_nb.cli import run_settings
+    s = run_settings(method, 'mnist5k', seed=seed, epochs=a.epochs, burn_in=a.burn_in, n_train=a.n_train,
+                     eps_low=eps_low, attacks=ATTACKS, n_eval=a.n_eval)
+    return _json({**s, 'n_aa': a.n_aa})
+
+
+def plan(a):
+    "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
+    jobs, sweep = {}, {}
+    def add(method, seed, ratio=None, eps_low=None, name=None):
+        name = name or f'{method}-seed{seed}'
+        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name),
+                                   settings=settings_of(method, seed, a, eps_low), cost=COST[method]))
+        return name
+    for sd in a.seeds:
+        for m in a.methods: add(m, sd, PART_RATIO if m.startswith('part') else None)
+    eps = settings_of('part', 0, a)['eps']
+    ratios = list(a.sweep)
+    if 'part' in a.methods and set(a.sweep_seeds) <= set(a.seeds) and ratios and not any(math.isclose(r, PART_RATIO) for r in ratios):
+        ratios.append(PART_RATIO) # free: the main PART runs
+    for r in ratios:
+        names = []
+        for sd in a.sweep_seeds:
+            if math.isclose(r, 1.0): names.append(add('at', sd)) # PART with eps_low = eps is AT, weight for weight
+            elif math.isclose(r, PART_RATIO): names.append(add('part', sd, PART_RATIO))
+            else: names.append(add('part', sd, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
+        sweep[r] = names
+    return jobs, sweep
+
+
+def reusable(job):
+    "The result of `job` from an earlier invocation when its settings match, else None."
+    try:
+        res = json.loads((Path(job['dir'])/'result.json').read_text())
+        if res.get('version') == RESULT_VERSION and res.get('settings') == job['settings']: return res
+    except (OSError, ValueError): return None
+
+
+def _hms(sec):
+    sec = int(round(sec))
+    return f'{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}'
+
+
+def _start(job):
+    "Start `job` in a subprocess with one torch thread; its output goes to <run>/log.txt."
+    out = Path(job['dir']); out.mkdir(parents=True, exist_ok=True)
+    (out/'job.json').write_text(json.dumps(job, indent=1) + '\n')
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore::FutureWarning'}
+    log = open(out/'log.txt', 'w')
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), '--_job', str(out/'job.json')], stdout=log, stderr=subprocess.STDOUT, env=env)
+    return proc, log, time.perf_counter()
+
+
+def run_all(jobs, workers):
+    "Run the jobs that have no reusable result, `workers` subprocesses at a time; name -> result (None for failed runs)."
+    results, todo = {}, []
+    for name, job in jobs.items():
+        res = reusable(job)
+        if res is not None:
+            res['reused'] = True; results[name] = res
+            print(f"reused {name} (finished {res['finished']})", flush=True)
+        else: todo.append(job)
+    todo.sort(key=lambda j: -j['cost']) # longest first: the workers finish closer together
+    if not todo: return results
+    print(f"{len(todo)} run(s) to do, {workers} at a time, one process and one torch thread each; logs in <run>/log.txt", flush=True)
+    t0, total, cost_done, k, running, queue = time.perf_counter(), sum(j['cost'] for j in todo), 0., 0, {}, list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0); running[job['name']] = (job, *_start(job))
+            time.sleep(1)
+            for name, (job, proc, log, ts) in list(running.items()):
+                if proc.poll() is None: continue
+                log.close(); del running[name]; k += 1
+                el = time.perf_counter() - t0
+                res = reusable(job) if proc.returncode == 0 else None
+                if res is None:
+                    results[name] = None
+                    print(f"[{k}/{len(todo)}] {name} FAILED (exit status {proc.returncode}); see {Path(job['dir'])/'log.txt'}", flush=True)
+                    continue
+                res['reused'] = False; results[name] = res
+                cost_done += job['cost']
+                eta = (total - cost_done) / cost_done * el
+                acc = res['accuracy']
+                print(f"[{k}/{len(todo)}] {name}: natural {acc['natural']:.1f}%, PGD-40 {acc['pgd40']:.1f}%, AA {acc['aa']:.1f}% "
+                      f"| run {res['seconds']['total']:.0f} s ({res['time_train_per_epoch']:.0f} s/epoch training, "
+                      f"AA {res['seconds']['autoattack']:.0f} s) | elapsed {_hms(el)}, ETA {_hms(eta)}", flush=True)
+    except KeyboardInterrupt: # each run writes a checkpoint on SIGINT, then exits
+        deadline = time.perf_counter() + 10 # a Ctrl-C in the terminal reached the runs too: give them time first
+        while any(proc.poll() is None for _, proc, _, _ in running.values()) and time.perf_counter() < deadline: time.sleep(.5)
+        for job, proc, log, ts in running.values():
+            if proc.poll() is None: proc.send_signal(signal.SIGINT)
+        for job, proc, log, ts in running.values():
+            try: proc.wait(timeout=30)
+            except subprocess.TimeoutExpired: proc.kill()
+            log.close()
+        raise
+    failed = [n for n, r in results.items() if r is None]
+    if failed: print(f"failed: {', '.join(failed)}", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------- aggregation
+
+def _mean_std(v):
+    v = [x for x in v if x is not None]
+    if not v: return None, None
+    m = sum(v) / len(v)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else None)
+
+
+def aggregate(jobs, sweep, results, a):
+    "Summary per method (mean, std over seeds), paired differences PART - baseline per seed, and the sweep table."
+    runs = [r for r in results.values() if r is not None]
+    summary = {}
+    for m in a.methods:
+        rs = [r for r in runs if r['name'] == f"{m}-seed{r['seed']}" and r['method'] == m and r['seed'] in a.seeds]
+        if not rs: continue
+        summary[m] = dict(seeds=sorted(r['seed'] for r in rs),
+                          **{c: dict(zip(('mean', 'std'), _mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
+                          time_train_per_epoch=dict(zip(('mean', 'std'), _mean_std([r['time_train_per_epoch'] for r in rs]))))
+    paired = {}
+    for base, part in PAIRS:
+        if base not in summary or part not in summary: continue
+        seeds = [sd for sd in a.seeds if results.get(f'{base}-seed{sd}') and results.get(f'{part}-seed{sd}')]
+        d = {}
+        for c in COLUMNS:
+            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
+            m, sdv = _mean_std(diffs)
+            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs),
+                        se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
+        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+    sweep_rows = []
+    eps = settings_of('part', 0, a)['eps']
+    for r, names in sorted(sweep.items(), reverse=True):
+        rs = [results.get(n) for n in names]
+        if not all(rs): continue
+        sweep_rows.append(dict(ratio=r, eps_low=round(r * eps, 6), runs=names, seeds=[x['seed'] for x in rs],
+                               **{c: _mean_std([x['accuracy'][c] for x in rs])[0] for c in COLUMNS}))
+    return summary, paired, sweep_rows
+
+
+PAIR_COLOURS = {'at': 'C0', 'part': 'C0', 'trades': 'C1', 'part-t': 'C1', 'mart': 'C2', 'part-m': 'C2'}
+
+
+def plot(summary, sweep_rows, fn, title, n_eval, n_aa, sweep_seeds=(0,)):
+    "Natural against AutoAttack accuracy: mean +- std per method (baseline hollow, PART filled), and the sweep curve."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for m, s in summary.items():
+        if s['aa']['mean'] is None: continue
+        part = m.startswith('part')
+        ax.errorbar(s['natural']['mean'], s['aa']['mean'], xerr=s['natural']['std'], yerr=s['aa']['std'], fmt='o' if part else 's',
+                    mfc=PAIR_COLOURS[m] if part else 'white', color=PAIR_COLOURS[m], capsize=3, label=m, ms=6)
+    if sweep_rows:
+        xs, ys = [r['natural'] for r in sweep_rows], [r['aa'] for r in sweep_rows]
+        ax.plot(xs, ys, ':', color='gray', marker='.', label=f"PART sweep of eps_low/eps, seed {' '.join(map(str, sweep_seeds))}", zorder=0)
+        for r, x, y in zip(sweep_rows, xs, ys): ax.annotate(f"{r['ratio']:g}", (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
+    ax.set_xlabel(f'natural accuracy (%, {n_eval} digits)'); ax.set_ylabel(f'AutoAttack accuracy (%, {n_aa} digits)')
+    ax.set_title(title, fontsize=9); ax.legend(fontsize=7, ncol=2); ax.grid(alpha=.3)
+    fig.tight_layout(); Path(fn).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fn, dpi=100); plt.close(fig)
+
+
+def _cell(ms, digits=1):
+    m, s = (ms['mean'], ms['std']) if isinstance(ms, dict) else ms
+    if m is None: return 'n/a'
+    return f'{m:.{digits}f}' if s is None else f'{m:.{digits}f} ± {s:.{digits}f}'
+
+
+def print_tables(summary, paired, sweep_rows):
+    print('\n| method | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |')
+    print('|---|' + '---:|' * (len(COLUMNS) + 1))
+    for m, s in summary.items(): print(f'| {m} | ' + ' | '.join(_cell(s[c]) for c in COLUMNS) + f" | {_cell(s['time_train_per_epoch'], 0)} |")
+    if paired:
+        print('\n| paired difference | ' + ' | '.join(COLUMNS.values()) + ' |')
+        print('|---|' + '---:|' * len(COLUMNS))
+        for k, d in paired.items(): print(f'| {k} | ' + ' | '.join(_cell(d[c]) for c in COLUMNS) + ' |')
+    if sweep_rows:
+        print('\n| eps_low/eps | eps_low | ' + ' | '.join(COLUMNS.values()) + ' | runs |')
+        print('|---|---|' + '---:|' * len(COLUMNS) + '---|')
+        for r in sweep_rows:
+            print(f"| {r['ratio']:g} | {r['eps_low']:.4g} | " + ' | '.join('n/a' if r[c] is None else f'{r[c]:.1f}' for c in COLUMNS)
+                  + f" | {', '.join(r['runs'])} |")
+
+
+# ---------------------------------------------------------------- main
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=2, help='epochs per run, burn-in included (set by the time budget)')
+    p.add_argument('--burn_in', type=int, default=1, help="epochs trained like AT before PART reweights pixels")
+    p.add_argument('--n_train', type=int, default=None, help='training digits (all 4,000 when not given)')
+    p.add_argument('--n_eval', type=int, default=200, help='validation digits for natural, PGD-40, CW and MMA accuracy')
+    p.add_argument('--n_aa', type=int, default=20, help='validation digits for AutoAttack (and the worst case of all four)')
+    p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.9, 0.8, 0.67, 0.5], help="PART's eps_low/eps ratios")
+    p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
+    p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
+    p.add_argument('--quick', action='store_true', help='at and part, seed 0, 2 epochs (1 burn-in) on 512 digits, n_eval 200, n_aa 20, sweep 1.0 0.5')
+    p.add_argument('--out', default=None, help='output folder [bench/out, bench/out/quick with --quick]')
+    p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--plot', default=None, help='trade-off plot [bench/tradeoff_mnist.png, <out>/tradeoff_mnist.png with --quick]')
+    a = p.parse_args(argv)
+    if a.quick:
+        a.methods, a.seeds, a.epochs, a.burn_in, a.n_train, a.n_eval, a.n_aa = ['at', 'part'], [0], 2, 1, 512, 200, 20
+        a.sweep, a.sweep_seeds = [1.0, 0.5], [0]
+    a.out = Path(a.out or (OUT/'quick' if a.quick else OUT))
+    a.plot = Path(a.plot or (a.out/'tradeoff_mnist.png' if a.quick else BENCH/'tradeoff_mnist.png'))
+    return a
+
+
+def main(argv=None):
+    a = parse(argv)
+    warnings.filterwarnings('ignore', category=FutureWarning) # torch.jit.script's deprecation, raised by an import
+    if a._job: return job_main(a._job)
+    import torch
+    from part_nb.cli import DEFAULTS
+    t0 = time.perf_counter()
+    jobs, sweep = plan(a)
+    print(f"{len(jobs)} runs: {', '.join(jobs)}", flush=True)
+    try: results = run_all(jobs, a.workers)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
+              "the same command continues from there", flush=True)
+        sys.exit(130)
+    summary, paired, sweep_rows = aggregate(jobs, sweep, results, a)
+    d = DEFAULTS['mnist5k']
+    title = f"MNIST-5k, SmallCNN, eps {d['eps']:g}, {a.epochs} epochs ({a.burn_in} burn-in), seeds {' '.join(map(str, a.seeds))}"
+    plot(summary, sweep_rows, a.plot, title, a.n_eval, a.n_aa, a.sweep_seeds)
+    print_tables(summary, paired, sweep_rows)
+    s0 = next(iter(jobs.values()))['settings']
+    out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_accuracy.py'] + (sys.argv[1:] if argv is None else list(argv))),
+               date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
+               nproc=os.cpu_count(), torch=torch.__version__, threads_per_run=1, workers=a.workers, quick=a.quick,
+               settings={k: s0[k] for k in ('data', 'model', 'eps', 'alpha', 'steps', 'opt', 'lr', 'wd', 'bs', 'n_train',
+                                            'n_valid', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
+               eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_ratios=sorted(sweep, reverse=True),
+               sweep_seeds=a.sweep_seeds, columns=COLUMNS,
+               why=(f"epochs {a.epochs} (burn-in {a.burn_in}), n_eval {a.n_eval} and n_aa {a.n_aa} are "
+                    + ("the quick smoke test's settings" if a.quick else "set by the time budget of about one hour on 2 CPU cores")
+                    + "; everything else is part_nb.cli.DEFAULTS['mnist5k']"),
+               summary=summary, paired_differences=paired, sweep=sweep_rows,
+               runs={n: (None if r is None else {k: v for k, v in r.items() if k != 'history'}) for n, r in results.items()},
+               reused=sorted(n for n, r in results.items() if r and r.get('reused')),
+               failed=sorted(n for n, r in results.items() if r is None),
+               wall_seconds=round(time.perf_counter() - t0, 1), plot=str(a.plot))
+    _write_json(a.out/'accuracy.json', out)
+    print(f"\nwritten to {a.out/'accuracy.json'} and {a.plot} in {_hms(out['wall_seconds'])}")
+    if out['failed']: sys.exit(1)
+
+
+if __name__ == '__main__': main()
