@@ -13,7 +13,7 @@ part of the epoch is timed (a callback reads the clock in `before_train`/`after_
 
 Memory: each of AT and PART runs in a fresh process (this script with a hidden flag), which reads its resident set
 from /proc/self/statm after setup and one warm-up step (the baseline), then the high-water mark
-`getrusage(RUSAGE_SELF).ru_maxrss` after `--mem_steps` more steps; the peak increase is the difference. On a GPU it
+VmHWM of /proc/self/status (reset at the baseline) after `--mem_steps` more steps; the peak increase is the difference. On a GPU it
 also records `torch.cuda.max_memory_allocated()` over those steps (the peak statistics reset after the warm-up step).
 
 The goals stated in the issue are PART/AT <= 1.05 in time and <= 1.1 in memory; this script reports what it measures
@@ -89,7 +89,17 @@ def _rss_bytes():
     return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
-def _maxrss_bytes(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 # kB on Linux
+def _maxrss_bytes():
+    "High-water mark of this process's RSS (VmHWM). Not `getrusage`'s ru_maxrss, which a child inherits from its parent."
+    for l in Path('/proc/self/status').read_text().splitlines():
+        if l.startswith('VmHWM:'): return int(l.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _reset_hwm():
+    "Reset VmHWM to the current RSS (Linux >= 4.0), so that the mark covers only what follows."
+    try: Path('/proc/self/clear_refs').write_text('5')
+    except OSError: pass
 
 
 def memory_child(method, steps, bs):
@@ -102,6 +112,7 @@ def memory_child(method, steps, bs):
         def before_fit(self): marks['rss_after_setup'] = _rss_bytes()
         def after_batch(self):
             if not (self.training and self.iter == 0): return
+            _reset_hwm()
             marks['rss_baseline'], marks['maxrss_at_baseline'] = _rss_bytes(), _maxrss_bytes()
             if cuda: # on a GPU the allocator's own figures are the ones that matter
                 torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()

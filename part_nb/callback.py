@@ -8,12 +8,13 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
+from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
 from .attack import pgd, find_normalize, with_normalize, unwrap_model
-from .cam import cam_budget, resolve_cam_layer, CAM_METHODS, BUDGET_MODES
+from .cam import cam_budget, class_activation_map, resolve_cam_layer, CAM_METHODS, BUDGET_MODES
 
 # %% auto #0
-__all__ = ['AT_LOSSES', 'trades_regularizer', 'mart_regularizer', 'ATCallback', 'PARTCallback']
+__all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATCallback', 'PARTCallback']
 
 # %% ../nbs/05_callback.ipynb #37b44423
 AT_LOSSES = ('ce', 'trades', 'mart')
@@ -41,17 +42,31 @@ def mart_regularizer(logits_adv:Tensor, # (B,K) logits of the adversarial images
 # %% ../nbs/05_callback.ipynb #2f8ac8d1
 class _EpochStats:
     "Running sums over the training batches of an epoch, kept as tensors (no device sync per batch)."
-    def __init__(self): self.n, self.adv_correct, self.important = 0, 0., 0.
+    def __init__(self): self.n, self.adv_correct, self.important, self.budget = 0, 0., 0., 0.
     def add(self, adv_logits, y, budget, eps):
         self.n += len(y)
         self.adv_correct = self.adv_correct + (adv_logits.argmax(1) == y).sum().detach()
-        if not isinstance(budget, Tensor): share = float(len(y))
-        else: share = (budget >= torch.as_tensor(eps, dtype=budget.dtype)).float().flatten(1).mean(1).sum()
-        self.important = self.important + share
+        if not isinstance(budget, Tensor): share, mean = float(len(y)), float(budget) * len(y)
+        else:
+            share = (budget >= torch.as_tensor(eps, dtype=budget.dtype)).float().flatten(1).mean(1).sum()
+            mean = budget.float().flatten(1).mean(1).sum()
+        self.important, self.budget = self.important + share, self.budget + mean
     def values(self):
         if not self.n: return {}
         f = lambda v: float(v) / self.n
-        return {'adv_acc': f(self.adv_correct), 'important_px': f(self.important)}
+        return {'adv_acc': f(self.adv_correct), 'important_px': f(self.important), 'mean_budget': f(self.budget)}
+
+STAT_NAMES = ('adv_acc', 'important_px', 'mean_budget')
+
+class _TrainStat(Metric):
+    "A statistic of the current epoch's training batches (kept by an `ATCallback`), shown by the `Recorder`."
+    def __init__(self, cb, key): self.cb, self.key = cb, key
+    def reset(self): pass
+    def accumulate(self, learn): pass
+    @property
+    def value(self): return self.cb._stats.values().get(self.key) if self.cb._stats is not None else None
+    @property
+    def name(self): return self.key
 
 # %% ../nbs/05_callback.ipynb #7508c496
 def _check_at(eps, alpha, steps, loss, beta):
@@ -84,10 +99,18 @@ class ATCallback(Callback):
         # stand aside in `lr_find` (and in `get_preds`/`validate`, which run no training batch anyway)
         self.active = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'))
         self._norm = find_normalize(self.dls) # attack in pixel space when the batches are normalised
-        self._layer, self._other, self.budget = None, None, None
-        self.history = [] # one record per trained epoch of this fit
+        self._layer, self._other, self.budget, self._checked, self._fresh = None, None, None, False, True
+        # the recorder shows the statistics in a fit; `validate`/`get_preds` (which hold `learn.lock`) get none
+        show = self.active and not self.learn.lock.locked()
+        self._set_stats(show)
 
-    def before_train(self): self._stats = _EpochStats()
+    def _set_stats(self, show):
+        mets = [m for m in self.learn.metrics if not isinstance(m, _TrainStat)] # stale ones of an interrupted fit too
+        self.learn.metrics = mets + ([_TrainStat(self, k) for k in STAT_NAMES] if show else [])
+
+    def before_train(self):
+        if self.active and self._fresh: self.history, self._fresh = [], False # one record per trained epoch of this fit
+        self._stats = _EpochStats()
     def after_train(self):
         if self.active and self._stats is not None and self._stats.n:
             self.history = [r for r in self.history if r['epoch'] != self.epoch] + [{'epoch': self.epoch, **self._stats.values()}]
@@ -108,12 +131,17 @@ class ATCallback(Callback):
             x_adv = (x_adv - mean) / std
         return x_adv.to(like.dtype).as_subclass(type(like))
 
+    def check_batch(self, model:nn.Module, x:Tensor):
+        "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
+        if x.ndim != 4: raise ValueError(f"{type(self).__name__} needs (B,C,H,W) image batches, got shape {tuple(x.shape)}")
+
     def before_batch(self):
         if not self.active: return
         x, y = self.xb[0], self.yb[0]
         net = unwrap_model(self.model) # extra passes bypass a DDP wrapper: its reducer sees one forward per step
         model = net if self._norm is None else with_normalize(net, *self._norm)
         xp = self._pixels(x)
+        if not self._checked: self.check_batch(model, xp); self._checked = True
         self.budget = self.epoch_budget(model, xp, y.as_subclass(Tensor))
         x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce')
         x_adv = self._model_space(x_adv, x)
@@ -137,7 +165,9 @@ class ATCallback(Callback):
 
     def after_batch(self): self._other = None
     def after_cancel_batch(self): self._other = None
-    def after_fit(self): self._other, self._layer = None, None
+    def after_fit(self):
+        self._other, self._layer = None, None
+        self._set_stats(False)
 
 # %% ../nbs/05_callback.ipynb #f19c4480
 class PARTCallback(ATCallback):
@@ -168,11 +198,17 @@ class PARTCallback(ATCallback):
         "Whether the current epoch is past the burn-in, so that budgets come from CAMs."
         return getattr(self.learn, 'epoch', 0) >= self.burn_in
 
+    def check_batch(self, model:nn.Module, x:Tensor):
+        "Image batches, the CAM layer and the budget mode are checked on the first batch of a fit, burn-in or not."
+        super().check_batch(model, x)
+        if self.mode == 'reference' and x.shape[1] != 3:
+            raise ValueError(f"mode='reference' colours the map into an RGB budget and needs 3-channel images, got {x.shape[1]}")
+        self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
+        class_activation_map(model, x[:1], self.cam, self._layer) # a layer whose output is not a 4-D map fails here
+
     def epoch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
         "`eps` during the burn-in, then the CAM budget of `x` (pixel space) under `model`: (B,1,H,W), or (B,3,H,W) for 'reference'."
         if not self.reweighting: return self.eps
-        if self.mode == 'reference' and x.shape[1] != 3:
-            raise ValueError(f"mode='reference' colours the map into an RGB budget and needs 3-channel images, got {x.shape[1]}")
         if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
         target = y if self.target == 'label' else None
         return cam_budget(model, x, self.eps, self.eps_low, self.cam, self._layer, target, self.mode)
