@@ -123,4 +123,5 @@ def quadrant_dls(n_train:int=64, # training images
     dsets = Datasets(range(n_train + n_valid), tfms=[[_Item(x)], [_Label(y), Categorize(vocab=list(range(4)))]],
                      splits=(list(range(n_train)), list(range(n_train, n_train + n_valid))))
     torch.manual_seed(seed)
+    kwargs.setdefault('num_workers', 0) # in memory: no worker processes (they also deadlock after a fork under DDP)
     return dsets.dataloaders(bs=bs, **kwargs)

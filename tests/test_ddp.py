@@ -34,7 +34,7 @@ WORKER = textwrap.dedent('''
 
     for loss in ('ce', 'trades', 'mart'):
         seed_everything(rank) # different initial weights on purpose: DDP must broadcast rank 0's
-        learn = Learner(quadrant_dls(n_train=64, n_valid=32, bs=8, seed=0), BNCNN(),
+        learn = Learner(quadrant_dls(n_train=64, n_valid=32, bs=8, seed=0, num_workers=0), BNCNN(),
                         cbs=PARTCallback(0.1, 0.05, 0.025, 2, burn_in=1, loss=loss))
         with learn.no_bar(), learn.no_logging(), learn.distrib_ctx(sync_bn=False): learn.fit(2, 1e-2) # SyncBatchNorm needs a GPU
         torch.save({'state': learn.model.state_dict(), 'history': learn.part.history}, out/f'{loss}-rank{rank}.pth')
