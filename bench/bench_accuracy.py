@@ -45,6 +45,7 @@ COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'w
            'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
 COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
 PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
+BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # as part_nb.cli.BASELINE
 RESULT_VERSION = 1 # bump when result.json changes meaning
 
 
@@ -90,12 +91,14 @@ def run_job(job):
     t0, c0 = time.perf_counter(), time.process_time()
     kw = dict(seed=s['seed'], epochs=s['epochs'], burn_in=s['burn_in'], eps_low=s['eps_low'], n_train=s['n_train'],
               attacks=tuple(s['attacks']), n_eval=s['n_eval'])
+    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
+    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
     met, resumed = _finished_training(out, {k: v for k, v in s.items() if k != 'n_aa'}), None
     if met is None:
         if (out/'checkpoint.pth').exists():
-            try: met, resumed = train_one(s['method'], 'mnist5k', out=out, resume=True, progress=False, **kw), 'checkpoint'
+            try: met, resumed = train_one(s['method'], 'mnist5k', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
             except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], 'mnist5k', out=out, progress=False, **kw)
+        if met is None: met = train_one(s['method'], 'mnist5k', out=out, progress=False, keep=keep, init_from=init, **kw)
     else: resumed = 'trained'
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'mnist5k', **kw)
@@ -113,12 +116,12 @@ def run_job(job):
                             'worst3': met['robustness']['worst-case'], 'aa': aa_table['aa'], 'worst4': aa_table['worst-case']},
                   time_per_epoch=met['time_per_epoch'],
                   time_train_per_epoch=sum(r['time_train'] for r in hist) / len(hist) if hist else None,
-                  history=hist, resumed_from=resumed, threads=torch.get_num_threads(),
+                  history=hist, resumed_from=resumed, init_from=init, threads=torch.get_num_threads(),
                   seconds=dict(train_and_eval=round(t1 - t0, 1), autoattack=round(t2 - t1, 1), total=round(t2 - t0, 1)),
                   cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c2 - c1, 1)),
                   finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
     _write_json(out/'result.json', result)
-    (out/'checkpoint.pth').unlink(missing_ok=True) # 9 MB a run; result.json and model.pth are what the study keeps
+    (out/'checkpoint.pth').unlink(missing_ok=True) # 9 MB a run; result.json, model.pth (and a burn-in checkpoint) are kept
     return result
 
 
@@ -138,7 +141,7 @@ def plan(a):
     def add(method, seed, ratio=None, eps_low=None, name=None):
         name = name or f'{method}-seed{seed}'
         jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name),
-                                   settings=settings_of(method, seed, a, eps_low), cost=COST[method]))
+                                   settings=settings_of(method, seed, a, eps_low), cost=COST[method] * a.epochs))
         return name
     for sd in a.seeds:
         for m in a.methods: add(m, sd, PART_RATIO if m.startswith('part') else None)
@@ -153,6 +156,13 @@ def plan(a):
             elif math.isclose(r, PART_RATIO): names.append(add('part', sd, PART_RATIO))
             else: names.append(add('part', sd, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
         sweep[r] = names
+    if a.share_burn_in and a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
+        for job in jobs.values():
+            base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
+            if base not in jobs: continue
+            jobs[base]['keep'] = [a.burn_in]
+            job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
+                       cost=COST[job['settings']['method']] * (a.epochs - a.burn_in))
     return jobs, sweep
 
 
@@ -179,6 +189,11 @@ def _start(job):
     return proc, log, time.perf_counter()
 
 
+def _ready(job, pending):
+    "A PART run can start once its baseline has written the burn-in checkpoint, or is no longer pending (then from scratch)."
+    return not job.get('after') or Path(job['init_from']).is_file() or job['after'] not in pending
+
+
 def run_all(jobs, workers):
     "Run the jobs that have no reusable result, `workers` subprocesses at a time; name -> result (None for failed runs)."
     results, todo = {}, []
@@ -194,8 +209,11 @@ def run_all(jobs, workers):
     t0, total, cost_done, k, running, queue = time.perf_counter(), sum(j['cost'] for j in todo), 0., 0, {}, list(todo)
     try:
         while queue or running:
-            while queue and len(running) < workers:
-                job = queue.pop(0); running[job['name']] = (job, *_start(job))
+            while len(running) < workers:
+                pending = {j['name'] for j in queue} | set(running)
+                job = next((j for j in queue if _ready(j, pending)), None)
+                if job is None: break
+                queue.remove(job); running[job['name']] = (job, *_start(job))
             time.sleep(1)
             for name, (job, proc, log, ts) in list(running.items()):
                 if proc.poll() is None: continue
@@ -319,13 +337,15 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=2, help='epochs per run, burn-in included (set by the time budget)')
-    p.add_argument('--burn_in', type=int, default=1, help="epochs trained like AT before PART reweights pixels")
+    p.add_argument('--epochs', type=int, default=5, help='epochs per run, burn-in included (set by the time budget)')
+    p.add_argument('--burn_in', type=int, default=2, help="epochs trained like AT before PART reweights pixels")
     p.add_argument('--n_train', type=int, default=None, help='training digits (all 4,000 when not given)')
-    p.add_argument('--n_eval', type=int, default=200, help='validation digits for natural, PGD-40, CW and MMA accuracy')
-    p.add_argument('--n_aa', type=int, default=20, help='validation digits for AutoAttack (and the worst case of all four)')
+    p.add_argument('--n_eval', type=int, default=1000, help='validation digits for natural, PGD-40, CW and MMA accuracy')
+    p.add_argument('--n_aa', type=int, default=50, help='validation digits for AutoAttack (and the worst case of all four)')
     p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.9, 0.8, 0.67, 0.5], help="PART's eps_low/eps ratios")
     p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
+    p.add_argument('--no_share_burn_in', dest='share_burn_in', action='store_false',
+                   help="train every PART run from scratch instead of from its baseline's burn-in checkpoint (same weights, more time)")
     p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
     p.add_argument('--quick', action='store_true', help='at and part, seed 0, 2 epochs (1 burn-in) on 512 digits, n_eval 200, n_aa 20, sweep 1.0 0.5')
     p.add_argument('--out', default=None, help='output folder [bench/out, bench/out/quick with --quick]')

@@ -80,8 +80,9 @@ def cost_section(ep, cam, atk):
     mem = ep['memory']
     mib = lambda b: f'{b / 2**20:.1f}'
     md += ['', f"**Peak memory of a training step** (a fresh process per measurement, {ep['settings']['mem_repeats']} per method, "
-           f"median; baseline = resident set after setup and one warm-up step, read from /proc/self/statm; peak = "
-           f"`ru_maxrss` after {ep['settings']['mem_steps']} more steps). Goal: PART/AT at most {GOAL_MEMORY}.", '',
+           f"median; baseline = resident set after setup and one warm-up step, read from /proc/self/statm; peak = the "
+           f"high-water mark VmHWM of /proc/self/status, reset at the baseline, after {ep['settings']['mem_steps']} more "
+           f"steps). Goal: PART/AT at most {GOAL_MEMORY}.", '',
            '| method | baseline (MiB) | peak (MiB) | peak increase (MiB) |', '|---|---:|---:|---:|']
     for m in ('at', 'part'):
         md.append(f"| {m} | {mib(mem[m]['baseline_median'])} | {mib(mem[m]['peak_total_median'])} | {mib(mem[m]['peak_increase_median'])} |")
@@ -274,10 +275,18 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='small settings, a few minutes; writes bench/RESULTS-quick.md')
     p.add_argument('--workers', type=int, default=2, help='parallel runs of bench_accuracy')
+    p.add_argument('--report', action='store_true',
+                   help="only write RESULTS.md again from the last complete run's record (bench/out/run.json), measuring nothing")
     a = p.parse_args()
     import torch, fastai, part_nb
     out = BENCH/'out'/('quick' if a.quick else '')
     out = out.resolve(); (out/'logs').mkdir(parents=True, exist_ok=True)
+    fn = BENCH/('RESULTS-quick.md' if a.quick else 'RESULTS.md')
+    if a.report:
+        if not (out/'run.json').exists(): sys.exit(f"--report: no record of a complete run in {out/'run.json'}; run without --report")
+        r = json.loads((out/'run.json').read_text())
+        write_results(fn, r['quick'], r['commands'], r['jsons'], r['seconds'], r['info'], r['workers'])
+        print(f"written {fn} from {out/'run.json'} (the run of {r['info']['date']})"); return
     info = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
                 machine=platform.machine(), nproc=os.cpu_count(), python=platform.python_version(), fastai=fastai.__version__,
                 part_nb=part_nb.__version__, loadavg=os.getloadavg())
@@ -291,8 +300,10 @@ def main():
         else: jsons[name] = js
     if failed:
         print(f"\nfailed: {', '.join(failed)}; RESULTS not written", flush=True); sys.exit(1)
-    fn = BENCH/('RESULTS-quick.md' if a.quick else 'RESULTS.md')
-    write_results(fn, a.quick, commands, jsons, time.perf_counter() - t0, info, a.workers)
+    record = dict(quick=a.quick, commands=commands, jsons={k: str(v) for k, v in jsons.items()},
+                  seconds=time.perf_counter() - t0, info=info, workers=a.workers)
+    (out/'run.json').write_text(json.dumps(record, indent=1) + '\n')
+    write_results(fn, a.quick, commands, jsons, record['seconds'], info, a.workers)
     print(f"\nwritten {fn} in {_hms(time.perf_counter() - t0)}")
 
 

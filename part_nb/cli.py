@@ -18,10 +18,10 @@ from .testing import seed_everything
 from .evaluate import evaluate_robustness, save_report
 
 # %% auto #0
-__all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'UsageError', 'data_kind', 'run_settings', 'make_dls', 'make_model',
-           'lr_factor', 'make_callback', 'make_learner', 'RunLog', 'plot_curves', 'plot_cams', 'TrainingInterrupted',
-           'train_one', 'compare', 'summary_markdown', 'plot_tradeoff', 'write_report', 'fraction', 'part_train',
-           'part_compare']
+__all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'BASELINE', 'UsageError', 'data_kind', 'run_settings', 'make_dls',
+           'make_model', 'lr_factor', 'make_callback', 'make_learner', 'RunLog', 'plot_curves', 'plot_cams',
+           'TrainingInterrupted', 'train_one', 'compare', 'summary_markdown', 'plot_tradeoff', 'write_report',
+           'fraction', 'part_train', 'part_compare']
 
 # %% ../nbs/06_cli.ipynb #80c9ac05
 METHODS = {'at': ('at', 'ce'), 'part': ('part', 'ce'), 'trades': ('at', 'trades'), 'part-t': ('part', 'trades'),
@@ -229,8 +229,11 @@ class RunLog(Callback):
                  settings:dict=None, # saved in the checkpoint to check a resumed run
                  history:list=None, # records of the epochs already done
                  stop_after:int|None=None, # send SIGINT to this process after the checkpoint of this epoch (for tests)
+                 keep:tuple=(), # also keep the checkpoints of these epochs, as `checkpoint-epoch<n>.pth` next to `fn`
                 ):
         store_attr(but='history'); self.history, self.dirty, self.saved_epoch = list(history or []), False, None
+
+    def kept(self, epoch:int)->Path: return Path(self.fn).with_name(f'checkpoint-epoch{epoch}.pth')
 
     def before_epoch(self): self._t0, self._trained = time.perf_counter(), False
     def before_batch(self):
@@ -253,9 +256,11 @@ class RunLog(Callback):
         if self.fn is None: return
         cb = _attack_callback(self.learn)
         cb_state = {k: v for k, v in vars(cb).items() if not k.startswith('_') and isinstance(v, (int, float, str, bool, type(None)))} if cb else {}
-        _atomic_save({'model': self.learn.model.state_dict(), 'opt': _opt_state(self.learn.opt), 'epoch': epoch,
-                      'partial': partial, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
-                      'rng': _rng_state(), 'rng_dl': self.learn.dls.train.rng.getstate()}, self.fn)
+        ck = {'model': self.learn.model.state_dict(), 'opt': _opt_state(self.learn.opt), 'epoch': epoch,
+              'partial': partial, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
+              'rng': _rng_state(), 'rng_dl': self.learn.dls.train.rng.getstate()}
+        _atomic_save(ck, self.fn)
+        if epoch in self.keep and not partial: _atomic_save(ck, self.kept(epoch))
         self.dirty, self.saved_epoch = False, epoch
 
 # %% ../nbs/06_cli.ipynb #97982623
@@ -318,13 +323,36 @@ def _write_json(fn, obj): Path(fn).write_text(json.dumps(obj, indent=1, default=
 
 def _same(a, b): return (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)
 
+def _check_same(ck, s, keys, what):
+    diff = [k for k in keys if not _same(ck['settings'].get(k), s.get(k))]
+    old = ', '.join(f"{k}={ck['settings'].get(k)}" for k in diff)
+    if diff: raise UsageError(f"{what} was made with other settings ({old}); pass the same ones")
+
 def _resume(learn, log, fn, s):
     "Load the checkpoint `fn` into `learn` and `log`; the epoch to continue from."
     if not fn.exists(): raise UsageError(f"--resume: no checkpoint {fn}; start the run without --resume")
     ck = torch.load(fn, map_location=default_device(), weights_only=True)
-    diff = [k for k in _TRAIN_KEYS if not _same(ck['settings'].get(k), s.get(k))]
-    old = ', '.join(f"{k}={ck['settings'].get(k)}" for k in diff)
-    if diff: raise UsageError(f"--resume: the checkpoint in {fn.parent} was made with other settings ({old}); pass the same ones")
+    _check_same(ck, s, _TRAIN_KEYS, f"--resume: the checkpoint in {fn.parent}")
+    return _load(learn, log, ck)
+
+BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # PART method -> the method its burn-in trains like
+
+def _init_from(learn, log, fn, s):
+    "Load a baseline run's checkpoint at the end of the burn-in into a PART run; the epoch to continue from."
+    fn, m = Path(fn), s['method']
+    if m not in BASELINE: raise UsageError(f"--init_from: only {', '.join(BASELINE)} runs start from a baseline's burn-in, not {m}")
+    if not fn.is_file(): raise UsageError(f"--init_from: no checkpoint {fn}")
+    ck = torch.load(fn, map_location=default_device(), weights_only=True)
+    if ck['settings'].get('method') != BASELINE[m]:
+        raise UsageError(f"--init_from: {fn} is a {ck['settings'].get('method')} run, but the burn-in of {m} trains like {BASELINE[m]}")
+    shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam')) + ('epochs',) # epochs: the lr schedule
+    _check_same(ck, s, shared, f"--init_from: {fn}")
+    if ck['partial'] or ck['epoch'] != s['burn_in']:
+        raise UsageError(f"--init_from: {fn} holds {'part of ' if ck['partial'] else ''}epoch {ck['epoch']}, "
+                         f"but the burn-in ends after epoch {s['burn_in']}: pass the baseline's checkpoint-epoch{s['burn_in']}.pth")
+    return _load(learn, log, ck)
+
+def _load(learn, log, ck):
     learn.model.load_state_dict(ck['model'])
     learn.create_opt(); learn.opt.load_state_dict({'state': ck['opt']['state'], 'hypers': L(ck['opt']['hypers'])})
     log.saved_epoch = ck['epoch']
@@ -345,6 +373,8 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m
               resume:bool=False, # continue from the checkpoint in `out`
               progress:bool=True, # fastai's progress bars during training and evaluation
               stop_after:int|None=None, # interrupt (SIGINT) after this epoch's checkpoint, for tests
+              keep:tuple=(), # also keep the checkpoints of these epochs (`checkpoint-epoch<n>.pth` in `out`)
+              init_from:str|Path|None=None, # a PART run starts from its baseline's `checkpoint-epoch<burn_in>.pth`
               **settings, # overrides of `run_settings` (epochs, eps, eps_low, alpha, steps, lr, bs, seed, n_train, ...)
              )->dict: # metrics: per-epoch records, robustness table, time per epoch, files
     "Train one model with `method` on `data`, evaluate its robustness and write weights, settings, metrics, report and pictures to `out`."
@@ -354,10 +384,12 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m
     dls = make_dls(s)
     seed_everything(s['seed']); dls.train.rng = random.Random(s['seed'])
     model = make_model(s['model'], dls.c, _in_channels(s))
-    log = RunLog(out/'checkpoint.pth', settings=s, stop_after=stop_after)
+    log = RunLog(out/'checkpoint.pth', settings=s, stop_after=stop_after, keep=tuple(keep or ()))
     learn = make_learner(s, dls, model, cbs=[log])
-    start = _resume(learn, log, out/'checkpoint.pth', s) if resume else 0
+    start = (_resume(learn, log, out/'checkpoint.pth', s) if resume else
+             _init_from(learn, log, init_from, s) if init_from else 0)
     _write_json(out/'settings.json', {**s, 'resumed_at_epoch': start if resume else None, 'versions': _versions(),
+                                      'init_from': None if init_from is None else str(init_from),
                                       'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])})
     try:
         with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
@@ -408,17 +440,22 @@ def compare(methods=('at', 'part'), # methods to train, see `METHODS`
             out:str|Path='runs/compare', # output folder: one sub-folder per run, REPORT.md, tradeoff.png
             resume:bool=False, # reuse finished runs and continue interrupted ones
             progress:bool=True, # progress bars
+            share_burn_in:bool=True, # a PART run whose baseline is also compared continues from the baseline's burn-in
             **settings, # the same overrides of `run_settings` for every run
            )->pd.DataFrame: # index: method; columns (attack, 'mean'|'std') in % and ('time/epoch (s)', ...)
     "Train every method with every seed under the same settings, and write `REPORT.md` with the table and the trade-off plot."
     out = Path(out); _prepare_out(out)
     plan = [(m, sd, run_settings(m, data, seed=sd, **settings)) for m in methods for sd in seeds] # checks all before training
+    b = plan[0][2]['burn_in']
+    shared = {BASELINE[m] for m in methods if share_burn_in and b and BASELINE.get(m) in methods}
     rows = []
-    for m, sd, s in plan:
+    for m, sd, s in sorted(plan, key=lambda p: p[0] in BASELINE): # baselines first: their burn-in is PART's
         run_out = out/f'{m}-seed{sd}'
         met = _done(run_out, s) if resume else None
+        kept = out/f'{BASELINE.get(m)}-seed{sd}'/f'checkpoint-epoch{b}.pth'
+        init = kept if BASELINE.get(m) in shared and kept.is_file() else None
         if met is None: met = train_one(m, data, out=run_out, resume=resume and (run_out/'checkpoint.pth').exists(),
-                                        progress=progress, seed=sd, **settings)
+                                        progress=progress, seed=sd, keep=(b,) if m in shared else (), init_from=init, **settings)
         rows.append({'method': m, 'seed': sd, **met['robustness'], 'time/epoch (s)': met['time_per_epoch']})
     runs = pd.DataFrame(rows)
     summary = runs.drop(columns='seed').groupby('method', sort=False).agg(['mean', 'std'])
@@ -548,12 +585,16 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                data_path:str=None, # where cifar10/svhn/tinyimagenet are (fastai's data folder by default)
                download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                resume:bool=False, # continue the interrupted run in --out (same settings)
+               keep:Param("also keep the checkpoints of these epochs, as checkpoint-epoch<n>.pth in --out", int, nargs='+')=None,
+               init_from:Param("a PART run starts from its baseline's checkpoint at the end of the burn-in, e.g. "
+                               "runs/at-cifar10-seed0/checkpoint-epoch20.pth of `part_train --method at --keep 20`", str)=None,
                stop_after:Param(argparse.SUPPRESS, int)=None, # (hidden, for tests) interrupt after this epoch
               ):
     "Train one robust model (AT, PART, TRADES, PART-T, MART or PART-M), evaluate it, and write weights, report and pictures."
-    kw = {k: v for k, v in locals().items() if k not in ('method', 'data', 'out', 'resume', 'stop_after')}
+    kw = {k: v for k, v in locals().items() if k not in ('method', 'data', 'out', 'resume', 'stop_after', 'keep', 'init_from')}
     dest = Path(out or f"runs/{method}-{Path(str(data)).name}-seed{seed}")
-    m = _guard('part_train', lambda: train_one(method, data, out=dest, resume=resume, stop_after=stop_after, **_fractions(kw)))
+    m = _guard('part_train', lambda: train_one(method, data, out=dest, resume=resume, stop_after=stop_after, keep=keep or (),
+                                               init_from=init_from, **_fractions(kw)))
     print(_summary_line('part_train', m, dest))
 
 # %% ../nbs/06_cli.ipynb #4e20c659

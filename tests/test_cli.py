@@ -30,7 +30,7 @@ def _error_line(stderr):
 def test_help():
     r = run('part_train', '--help')
     assert r.returncode == 0, r.stderr
-    for opt in ('--method', '--data', '--eps_low', '--burn_in', '--resume', '--autoattack', '--n_eval', '--out'): assert opt in r.stdout
+    for opt in ('--method', '--data', '--eps_low', '--burn_in', '--resume', '--autoattack', '--n_eval', '--out', '--keep', '--init_from'): assert opt in r.stdout
     assert 'stop_after' not in r.stdout # hidden option for tests
     r = run('part_compare', '--help')
     assert r.returncode == 0 and '--methods' in r.stdout and '--seeds' in r.stdout
@@ -152,3 +152,29 @@ def test_python_api(tmp_path):
     assert m['method'] == 'trades' and set(m['robustness']) == {'natural', 'worst-case'}
     df = compare(('at',), (0,), out=tmp_path/'c', epochs=1, n_train=32, n_valid=16, steps=1, attacks=('natural', 'pgd20'), progress=False)
     assert list(df.index) == ['at'] and ('pgd20', 'mean') in df.columns and len(df.attrs['runs']) == 1
+
+def test_init_from_baseline_burn_in(tmp_path):
+    "PART started from AT's checkpoint at the end of the burn-in ends with exactly the weights of PART trained from scratch."
+    from part_nb.cli import train_one, compare, UsageError
+    kw = dict(epochs=3, burn_in=1, n_train=128, n_valid=32, steps=2, attacks=('natural',), progress=False)
+    train_one('part', out=tmp_path/'scratch', **kw)
+    train_one('at', out=tmp_path/'at', keep=(1,), **kw)
+    assert sorted(f.name for f in (tmp_path/'at').glob('checkpoint*.pth')) == ['checkpoint-epoch1.pth', 'checkpoint.pth']
+    m = train_one('part', out=tmp_path/'fork', init_from=tmp_path/'at'/'checkpoint-epoch1.pth', **kw)
+    w0, w1, wa = (torch.load(tmp_path/d/'model.pth', weights_only=True) for d in ('scratch', 'fork', 'at'))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert not all(torch.equal(w0[k], wa[k]) for k in w0) # PART did reweight after the burn-in
+    assert [r['epoch'] for r in m['epochs']] == [0, 1, 2] and m['epochs'][1]['important_px'] < 1
+    assert json.loads((tmp_path/'fork'/'settings.json').read_text())['init_from'].endswith('checkpoint-epoch1.pth')
+    for meth, ck, extra, msg in (('part-t', 'checkpoint-epoch1.pth', {}, 'trains like trades'),
+                                 ('part', 'checkpoint.pth', {}, 'ends after epoch 1'),
+                                 ('part', 'checkpoint-epoch1.pth', {'bs': 16}, r'other settings \(bs=128\)'),
+                                 ('part', 'checkpoint-epoch1.pth', {'epochs': 4}, 'other settings'),
+                                 ('at', 'checkpoint-epoch1.pth', {}, 'only part'),
+                                 ('part', 'nope.pth', {}, 'no checkpoint')):
+        with pytest.raises(UsageError, match=msg): train_one(meth, out=tmp_path/'x', init_from=tmp_path/'at'/ck, **{**kw, **extra})
+    compare(('part', 'at'), (0,), out=tmp_path/'c', **kw) # the baseline is trained first, and PART continues from its burn-in
+    s = json.loads((tmp_path/'c'/'part-seed0'/'settings.json').read_text())
+    assert s['init_from'] == str(tmp_path/'c'/'at-seed0'/'checkpoint-epoch1.pth')
+    wc = torch.load(tmp_path/'c'/'part-seed0'/'model.pth', weights_only=True)
+    assert all(torch.equal(w0[k], wc[k]) for k in w0)
