@@ -13,24 +13,25 @@ by the time budget (below). Each run is `part_nb.cli.train_one` (natural, PGD-40
 trains weight for weight like `ATCallback`), so the AT run of the same seed stands for it, and ratio 7/8 is the
 main PART run.
 
+PART's burn-in is its baseline's training, so it is done once: the baseline run of a seed keeps its checkpoint at the
+end of the burn-in (`train_one(keep=...)`) and the PART runs of that seed (the sweep included) continue from it
+(`train_one(init_from=...)`), as soon as it is written. tests/test_cli.py checks that this gives PART the same weights
+as training it from scratch; `--no_share_burn_in` trains every run from scratch all the same.
+
 Runs go to `--workers` subprocesses at a time, each with one torch thread. A finished run writes
 bench/out/runs/<name>/result.json (settings, robustness tables, AutoAttack accuracy, time per epoch, per-epoch
 history); a later invocation reuses it when the settings match, and continues an interrupted run from its last
 epoch checkpoint, so an interrupted `make bench` picks up where it stopped. Output: bench/out/accuracy.json and the
 trade-off plot bench/tradeoff_mnist.png (natural against AutoAttack accuracy).
 
-Time budget, from small measurements on this machine (2-core AMD EPYC VM; CPU seconds of one torch thread, so that
-the other jobs running at the time do not count): a training batch of AT with PGD-10 costs ~2.2 s, so an epoch of the
-4,000 digits (31 batches) ~70 s; TRADES and MART ~1.25x AT, a PART variant ~1.1x its baseline. The 6 methods x 3 seeds
-+ 4 sweep runs = 22 runs cost ~26 AT-epochs, ~1,850 CPU-s, per epoch of the schedule. Evaluation costs ~0.17 s a
-digit (PGD-40, CW, MMA); AutoAttack ~30 s a run plus ~8 s per digit that survives its first attack. The issue's
-6 epochs (2 of burn-in) on 1,000 evaluation digits with AutoAttack on 100 would take ~(6 x 1,850 + 22 x (170 + 30 +
-40 x 8)) / 2 CPU-s, about 3 h on 2 cores; to fit about an hour the defaults are lowered to 2 epochs (1 of burn-in:
-the first epoch of AT on these digits sits on the loss plateau, and PART reweights in the second), n_eval 200 and
-n_aa 20: ~(2 x 1,850 + 22 x (34 + 30 + 7 x 8) + 22 x 10 of start-up) / 2 ~ 3,300 s ~ 55 min with 2 workers (bench/run.py's
-other benchmarks add ~10 min). With 20 digits AutoAttack has a sampling error of about +-11 points per run; the
-worst case of PGD-40/CW/MMA on 200 digits is the more precise robustness figure here. More is one flag away:
-`--epochs 6 --burn_in 2 --n_eval 1000 --n_aa 100`.
+Time budget. One AT run of the default schedule, measured before choosing it (one torch thread, a second process
+running part of the time): 32-33 s per training epoch of the 4,000 digits; 82 s for natural, PGD-40, CW and MMA on
+the 1,000 validation digits; AutoAttack 42 s on 20 digits and 139 s on 50. AT leaves the loss plateau only in its
+second epoch (53% natural accuracy after it, 92% after the fifth), so the CAMs of PART mean something from the third
+epoch on: 5 epochs with 2 of burn-in (PART reweights in 3 of 5, the paper in 60 of 80). With the shared burn-in the
+22 runs (6 methods x 3 seeds + 4 sweep ratios) train 9 x 5 + 13 x 3 = 84 epochs, ~2,800 CPU-s, then evaluate for
+~22 x (82 + ~110) CPU-s: ~7,000 CPU-s, just under an hour on 2 cores. With 50 digits AutoAttack has a sampling error
+of about +-7 points per run; the worst case of PGD-40/CW/MMA on 1,000 digits is the more precise robustness figure.
 """
 import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
 from pathlib import Path
@@ -290,22 +291,27 @@ PAIR_COLOURS = {'at': 'C0', 'part': 'C0', 'trades': 'C1', 'part-t': 'C1', 'mart'
 
 
 def plot(summary, sweep_rows, fn, title, n_eval, n_aa, sweep_seeds=(0,)):
-    "Natural against AutoAttack accuracy: mean +- std per method (baseline hollow, PART filled), and the sweep curve."
+    """Natural accuracy against AutoAttack (left) and against the worst of PGD-40/CW/MMA (right): mean +- std per method
+    (baseline hollow square, PART filled circle), and the sweep of eps_low/eps as a dotted curve."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for m, s in summary.items():
-        if s['aa']['mean'] is None: continue
-        part = m.startswith('part')
-        ax.errorbar(s['natural']['mean'], s['aa']['mean'], xerr=s['natural']['std'], yerr=s['aa']['std'], fmt='o' if part else 's',
-                    mfc=PAIR_COLOURS[m] if part else 'white', color=PAIR_COLOURS[m], capsize=3, label=m, ms=6)
-    if sweep_rows:
-        xs, ys = [r['natural'] for r in sweep_rows], [r['aa'] for r in sweep_rows]
-        ax.plot(xs, ys, ':', color='gray', marker='.', label=f"PART sweep of eps_low/eps, seed {' '.join(map(str, sweep_seeds))}", zorder=0)
-        for r, x, y in zip(sweep_rows, xs, ys): ax.annotate(f"{r['ratio']:g}", (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
-    ax.set_xlabel(f'natural accuracy (%, {n_eval} digits)'); ax.set_ylabel(f'AutoAttack accuracy (%, {n_aa} digits)')
-    ax.set_title(title, fontsize=9); ax.legend(fontsize=7, ncol=2); ax.grid(alpha=.3)
+    fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
+    for ax, rob, label in ((axs[0], 'aa', f'AutoAttack accuracy (%, {n_aa} digits)'),
+                           (axs[1], 'worst3', f'worst of PGD-40, CW, MMA (%, {n_eval} digits)')):
+        for m, s in summary.items():
+            if s[rob]['mean'] is None: continue
+            part = m.startswith('part')
+            ax.errorbar(s['natural']['mean'], s[rob]['mean'], xerr=s['natural']['std'], yerr=s[rob]['std'], fmt='o' if part else 's',
+                        mfc=PAIR_COLOURS[m] if part else 'white', color=PAIR_COLOURS[m], capsize=3, label=m, ms=6)
+        rows = [r for r in sweep_rows if r[rob] is not None]
+        if rows:
+            xs, ys = [r['natural'] for r in rows], [r[rob] for r in rows]
+            ax.plot(xs, ys, ':', color='gray', marker='.', label=f"PART, eps_low/eps sweep (seed {' '.join(map(str, sweep_seeds))})", zorder=0)
+            for r, x, y in zip(rows, xs, ys): ax.annotate(f"{r['ratio']:g}", (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
+        ax.set_xlabel(f'natural accuracy (%, {n_eval} digits)'); ax.set_ylabel(label); ax.grid(alpha=.3)
+    axs[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout(); Path(fn).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fn, dpi=100); plt.close(fig)
 
 
@@ -350,6 +356,7 @@ def parse(argv=None):
     p.add_argument('--quick', action='store_true', help='at and part, seed 0, 2 epochs (1 burn-in) on 512 digits, n_eval 200, n_aa 20, sweep 1.0 0.5')
     p.add_argument('--out', default=None, help='output folder [bench/out, bench/out/quick with --quick]')
     p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--replot', action='store_true', help="only draw the plot again from <out>/accuracy.json, training nothing")
     p.add_argument('--plot', default=None, help='trade-off plot [bench/tradeoff_mnist.png, <out>/tradeoff_mnist.png with --quick]')
     a = p.parse_args(argv)
     if a.quick:
@@ -364,6 +371,12 @@ def main(argv=None):
     a = parse(argv)
     warnings.filterwarnings('ignore', category=FutureWarning) # torch.jit.script's deprecation, raised by an import
     if a._job: return job_main(a._job)
+    if a.replot:
+        acc = json.loads((a.out/'accuracy.json').read_text())
+        st = acc['settings']
+        title = f"MNIST-5k, SmallCNN, eps {st['eps']:g}, {st['epochs']} epochs ({st['burn_in']} burn-in), seeds {' '.join(map(str, acc['seeds']))}"
+        plot(acc['summary'], acc['sweep'], a.plot, title, st['n_eval'], st['n_aa'], acc['sweep_seeds'])
+        return print(f"drawn {a.plot} from {a.out/'accuracy.json'}")
     import torch
     from part_nb.cli import DEFAULTS
     t0 = time.perf_counter()

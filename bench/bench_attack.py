@@ -1,6 +1,7 @@
 """Speed of per-pixel PGD against uniform PGD (and torchattacks' PGD when installed).
 
 Usage: .venv/bin/python bench/bench_attack.py [--repeats 3] [--resnet-steps 2] [--mnist-steps 10] [--out bench/attack.json]
+       python bench/bench_attack.py --device cuda --resnet-steps 10   # on a GPU (the default when one is there)
 
 Contenders run alternately in each repeat; the best time of the repeats is kept. `torchattacks` is a bench-only,
 optional dependency (`pip install --no-deps torchattacks`); it is not a requirement of part_nb.
@@ -16,7 +17,7 @@ EPS, EPS_LOW, ALPHA = 8/255, 7/255, 2/255
 def contenders(model, x, y, steps):
     "name -> zero-argument function running one attack."
     g = torch.Generator().manual_seed(0)
-    eps_map = torch.where(torch.rand(x.shape[0], 1, *x.shape[2:], generator=g) < 0.5, EPS, EPS_LOW) # PART's (B,1,H,W) budget
+    eps_map = torch.where(torch.rand(x.shape[0], 1, *x.shape[2:], generator=g) < 0.5, EPS, EPS_LOW).to(x.device) # PART's (B,1,H,W) budget
     c = {'uniform': lambda: pgd(model, x, y, EPS, ALPHA, steps),
          'per-pixel': lambda: pgd(model, x, y, eps_map, ALPHA, steps)}
     try:
@@ -26,14 +27,18 @@ def contenders(model, x, y, steps):
     except ImportError: print('torchattacks not installed: skipped (pip install --no-deps torchattacks)')
     return c
 
+def sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize() # GPU work is asynchronous: wait for it before reading the clock
+
 def bench(name, model, x, y, steps, repeats):
     model.eval()
     fns = contenders(model, x, y, steps)
-    for f in fns.values(): f() if x.shape[1] == 1 else None # warm-up on the small model only (ResNet: 4 s a pass)
+    for f in fns.values(): f() if x.shape[1] == 1 or x.is_cuda else None # warm-up (skipped for ResNet on a CPU: 4 s a pass)
+    sync()
     times = {k: [] for k in fns}
     for r in range(repeats):
         for k, f in fns.items(): # alternate the contenders so that load changes hit all of them
-            t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+            t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
     best = {k: min(v) for k, v in times.items()}
     res = dict(setting=name, batch=tuple(x.shape), steps=steps, repeats=repeats,
                seconds_best={k: round(v, 4) for k, v in best.items()},
@@ -53,14 +58,18 @@ def main():
     p.add_argument('--mnist-steps', type=int, default=10)
     p.add_argument('--bs', type=int, default=128)
     p.add_argument('--out', default=str(Path(__file__).parent / 'attack.json'))
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     a = p.parse_args()
     torch.manual_seed(0)
-    results = [bench('SmallCNN MNIST', SmallCNN(10, 1), torch.rand(a.bs, 1, 28, 28), torch.randint(0, 10, (a.bs,)), a.mnist_steps, max(a.repeats, 5)),
-               bench('ResNet18 CIFAR-10', ResNet18(10), torch.rand(a.bs, 3, 32, 32), torch.randint(0, 10, (a.bs,)), a.resnet_steps, a.repeats)]
+    d = torch.device(a.device)
+    results = [bench('SmallCNN MNIST', SmallCNN(10, 1).to(d), torch.rand(a.bs, 1, 28, 28, device=d), torch.randint(0, 10, (a.bs,), device=d),
+                     a.mnist_steps, max(a.repeats, 5)),
+               bench('ResNet18 CIFAR-10', ResNet18(10).to(d), torch.rand(a.bs, 3, 32, 32, device=d), torch.randint(0, 10, (a.bs,), device=d),
+                     a.resnet_steps, a.repeats)]
     try: import torchattacks; ta = torchattacks.__version__
     except ImportError: ta = None
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_attack.py'] + sys.argv[1:]), torch=torch.__version__,
-               torchattacks=ta, threads=torch.get_num_threads(), device='cpu', python=platform.python_version(),
+               torchattacks=ta, threads=torch.get_num_threads(), device=str(d), python=platform.python_version(),
                eps=EPS, eps_low=EPS_LOW, alpha=ALPHA, results=results)
     Path(a.out).write_text(json.dumps(out, indent=2) + '\n')
     print('wrote', a.out)

@@ -3,6 +3,7 @@ vs one no-grad forward pass of the same batch.
 
     .venv/bin/python bench/bench_cam.py            # ResNet-18 on 128x3x32x32 (the paper's CIFAR shapes) and SmallCNN on 128x1x28x28
     .venv/bin/python bench/bench_cam.py --repeats 2 --smallcnn-repeats 5
+    python bench/bench_cam.py --device cuda        # on a GPU (the default when one is there); the clock synchronises CUDA
 
 Contenders run in alternating order within each round; each figure is the best of the rounds. Results (seconds and the
 ratios masks/forward and reference/part_nb) are printed and written to bench/cam.json. torchcam's batched GradCAM is
@@ -69,14 +70,19 @@ def forward(model, x):
     with torch.no_grad(): return model(x)
 
 
+def _sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize() # GPU work is asynchronous: wait for it before reading the clock
+
+
 def best_times(contenders, repeats):
     "Best wall time of each contender over `repeats` rounds, the order rotating from round to round (after one warm-up run)."
     for f in contenders.values(): f()
+    _sync()
     times = {k: float('inf') for k in contenders}
     names = list(contenders)
     for r in range(repeats):
         for k in names[r % len(names):] + names[:r % len(names)]:
-            t0 = time.perf_counter(); contenders[k](); times[k] = min(times[k], time.perf_counter() - t0)
+            t0 = time.perf_counter(); contenders[k](); _sync(); times[k] = min(times[k], time.perf_counter() - t0)
     return times
 
 
@@ -130,12 +136,14 @@ def main():
     p.add_argument('--smallcnn-repeats', type=int, default=7, help='rounds for SmallCNN')
     p.add_argument('--bs', type=int, default=128)
     p.add_argument('--out', default=str(Path(__file__).with_name('cam.json')))
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     a = p.parse_args()
     torch.manual_seed(0)
-    results = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(),
+    dev = torch.device(a.device)
+    results = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=str(dev),
                    torchcam=getattr(torchcam, '__version__', None), method='gradcam', eps=EPS, eps_low=EPS_LOW)
-    results['resnet18_cifar'] = bench('ResNet-18, CIFAR-10 shapes', ResNet18(10), torch.rand(a.bs, 3, 32, 32), a.repeats)
-    results['smallcnn_mnist'] = bench('SmallCNN, MNIST shapes', SmallCNN(10), torch.rand(a.bs, 1, 28, 28), a.smallcnn_repeats)
+    results['resnet18_cifar'] = bench('ResNet-18, CIFAR-10 shapes', ResNet18(10).to(dev), torch.rand(a.bs, 3, 32, 32, device=dev), a.repeats)
+    results['smallcnn_mnist'] = bench('SmallCNN, MNIST shapes', SmallCNN(10).to(dev), torch.rand(a.bs, 1, 28, 28, device=dev), a.smallcnn_repeats)
     Path(a.out).write_text(json.dumps(results, indent=1) + '\n')
     print(f"\nwritten to {a.out}")
 

@@ -117,8 +117,9 @@ def accuracy_section(acc, plot_rel):
     cols, s = acc['columns'], acc['settings']
     md = ['## What PART buys: accuracy on MNIST-5k', '',
           f"Accuracy (%) on validation digits, mean ± standard deviation over seeds {', '.join(map(str, acc['seeds']))} "
-          f"(one run per method and seed; a method and its PART variant share the seed, hence the initial weights and the "
-          f"order of the batches). natural, PGD-40, CW, MMA and their worst case (digit by digit) on the first "
+          f"(one run per method and seed; a method and its PART variant share the seed and the burn-in: "
+          f"the PART run continues from its baseline's checkpoint at the end of the burn-in, which gives the same weights as "
+          f"training it from scratch). natural, PGD-40, CW, MMA and their worst case (digit by digit) on the first "
           f"{s['n_eval']} validation digits; AutoAttack (standard) and the worst case of all four attacks on the first "
           f"{s['n_aa']}. Last column: training seconds per epoch (1 torch thread, {acc['workers']} runs sharing the CPU, so "
           "not a cost comparison: that is bench_epoch's table above).", '',
@@ -129,7 +130,7 @@ def accuracy_section(acc, plot_rel):
         md += ['', 'Paired differences PART variant − baseline (percentage points), mean ± standard deviation of the per-seed '
                'differences:', '', '| difference | ' + ' | '.join(cols.values()) + ' |', '|---|' + '---:|' * len(cols)]
         for k, d in acc['paired_differences'].items(): md.append(f'| {k} | ' + ' | '.join(_cell(d[c]) for c in cols) + ' |')
-    md += ['', f'![natural against AutoAttack accuracy]({plot_rel})', '']
+    md += ['', f'![natural against AutoAttack accuracy (left) and against the worst of PGD-40, CW and MMA (right)]({plot_rel})', '']
     if acc['sweep']:
         md += [f"### Sweep of PART's eps_low/eps (loss 'ce', seed(s) {', '.join(map(str, acc['sweep_seeds']))})", '',
                f"eps = {s['eps']:g}. Ratio 1.0 is exactly AT: nbs/05_callback tests that `PARTCallback(eps_low=eps)` trains "
@@ -217,8 +218,12 @@ def gpu_sections(ep, atk):
             "as small as SmallCNN, and again negligible for ResNet-18 or WRN-34-10 at batch 128. The per-pixel budget "
             f"itself costs an elementwise clamp against a tensor instead of a number (per-pixel/uniform PGD measured here: "
             f"{pgd_ratios}).", '',
-            "On a GPU, `bench_epoch.py` runs unchanged (fastai puts the learner on the GPU; the clock synchronises CUDA before "
-            "reading the time), and its memory processes also record `torch.cuda.max_memory_allocated()` over the timed "
+            "The same measurements on a GPU (each script uses the GPU when there is one and synchronises CUDA before reading "
+            "the clock; `bench_epoch.py` through fastai, the other two with `--device`, default `cuda` when available):", '',
+            '```sh', 'python bench/bench_epoch.py --out bench/out/epoch-gpu.json',
+            'python bench/bench_cam.py --out bench/out/cam-gpu.json',
+            'python bench/bench_attack.py --resnet-steps 10 --out bench/out/attack-gpu.json', '```', '',
+            "On a GPU the memory processes of `bench_epoch.py` also record `torch.cuda.max_memory_allocated()` over the timed "
             "steps, with the peak statistics reset after the warm-up step: that, not the resident set, is the memory figure "
             "to compare on a GPU. The CAM holds one layer's activations and gradient for the batch and releases them "
             "before PGD starts, so the peak is expected to stay PGD's; that expectation is what the measurement checks.", '']

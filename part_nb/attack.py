@@ -7,15 +7,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
+from .cam import unwrap_model, eval_mode
 
 # %% auto #0
-__all__ = ['LOSSES', 'unwrap_model', 'with_normalize', 'find_normalize', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
-
-# %% ../nbs/03_attack.ipynb #8b8eafab
-def unwrap_model(model:nn.Module, # a model, possibly wrapped in `DataParallel` / `DistributedDataParallel`
-                )->nn.Module:
-    "The module inside a `DataParallel`/`DistributedDataParallel` wrapper, else `model` itself."
-    return getattr(model, 'module', model)
+__all__ = ['LOSSES', 'with_normalize', 'find_normalize', 'to_pixels', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
 
 # %% ../nbs/03_attack.ipynb #c474ff1b
 class _Normalized(nn.Module):
@@ -51,6 +46,15 @@ def find_normalize(dls, # fastai `DataLoaders` or `DataLoader`
             f = lambda s: torch.as_tensor(s).detach().float().view(1, -1, 1, 1)
             return f(t.mean), f(t.std)
     return None
+
+def to_pixels(x:Tensor, # a batch as the data loader gives it
+              stats:tuple|None, # (mean, std) of `find_normalize`, or None when the batches are not normalised
+             )->Tensor: # a plain float32 tensor in pixel space [0,1]
+    "Undo fastai's `Normalize` on `x` (if `stats`), as a plain tensor: what the attacks take."
+    x = x.as_subclass(Tensor).float()
+    if stats is None: return x
+    mean, std = (s.to(x.device) for s in stats)
+    return (x * std + mean).clamp(0, 1)
 
 # %% ../nbs/03_attack.ipynb #c6215db3
 LOSSES = ('ce', 'kl', 'cw')
@@ -89,13 +93,8 @@ def _check_steps(steps):
 @contextmanager
 def _attack_mode(model, x):
     "The unwrapped `model` in eval mode, with grads enabled and autocast off; every submodule's mode restored on exit."
-    m = unwrap_model(model)
-    modes = [(mod, mod.training) for mod in m.modules()]
-    m.eval()
-    try:
-        with torch.enable_grad(), torch.autocast(device_type=x.device.type, enabled=False): yield m
-    finally:
-        for mod, t in modes: mod.training = t
+    with eval_mode(unwrap_model(model)) as m, torch.enable_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+        yield m
 
 def _margin(z, y):
     "max_{j!=y} z_j - z_y: positive when the image is misclassified. (B,)"

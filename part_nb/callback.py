@@ -10,8 +10,8 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .attack import pgd, find_normalize, with_normalize, unwrap_model
-from .cam import cam_budget, class_activation_map, resolve_cam_layer, CAM_METHODS, BUDGET_MODES
+from .attack import pgd, find_normalize, with_normalize, to_pixels
+from .cam import cam_budget, class_activation_map, resolve_cam_layer, unwrap_model, CAM_METHODS, BUDGET_MODES
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATCallback', 'PARTCallback']
@@ -119,11 +119,7 @@ class ATCallback(Callback):
         "The budget of the batch `x` (pixel space) under `model` (taking pixel space): `eps` for every element."
         return self.eps
 
-    def _pixels(self, x):
-        x = x.as_subclass(Tensor).float()
-        if self._norm is None: return x
-        mean, std = (s.to(x.device) for s in self._norm)
-        return (x * std + mean).clamp(0, 1)
+    def _pixels(self, x): return to_pixels(x, self._norm)
 
     def _model_space(self, x_adv, like):
         if self._norm is not None:

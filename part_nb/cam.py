@@ -11,21 +11,22 @@ from functools import lru_cache
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['CAM_METHODS', 'BUDGET_MODES', 'find_cam_layer', 'resolve_cam_layer', 'class_activation_map', 'jet_colormap',
-           'pil_bicubic_resize', 'pixel_budget', 'cam_budget', 'show_cam']
+__all__ = ['CAM_METHODS', 'BUDGET_MODES', 'unwrap_model', 'eval_mode', 'find_cam_layer', 'resolve_cam_layer',
+           'class_activation_map', 'jet_colormap', 'pil_bicubic_resize', 'pixel_budget', 'cam_budget', 'show_cam']
 
 # %% ../nbs/02_cam.ipynb #046c18a5
 CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
 BUDGET_MODES = ('paper', 'reference')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
-def _unwrap(model):
-    "The module inside a `DataParallel`/`DistributedDataParallel` wrapper (or `model` itself)."
+def unwrap_model(model:nn.Module, # a model, possibly wrapped in `DataParallel` / `DistributedDataParallel`
+                )->nn.Module:
+    "The module inside a `DataParallel`/`DistributedDataParallel` wrapper, else `model` itself."
     inner = getattr(model, 'module', None)
     return inner if isinstance(inner, nn.Module) else model
 
 @contextmanager
-def _eval_mode(model):
+def eval_mode(model:nn.Module):
     "Put every submodule in eval mode and give each its own `training` flag back afterwards."
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -40,14 +41,14 @@ def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper
                    x:torch.Tensor, # (B,C,H,W) example input; only `x[:1]` is used
                   )->nn.Module: # the module whose feature map a CAM is computed from
     "The last module to run whose output is a 4-D feature map larger than 1x1, found by a probe forward pass."
-    model = _unwrap(model)
+    model = unwrap_model(model)
     names = {m: n for n, m in model.named_modules() if n}
     outs, calls, order, hooks = {}, Counter(), [], []
     def hook(mod, inp, out):
         outs[mod] = out, getattr(out, '_version', None); calls[mod] += 1; order.append(mod)
     try:
         for m in names: hooks.append(m.register_forward_hook(hook))
-        with _eval_mode(model), torch.no_grad(): model(x[:1].detach().float())
+        with eval_mode(model), torch.no_grad(): model(x[:1].detach().float())
     finally:
         for h in hooks: h.remove()
     last = next((m for m in reversed(order) if _is_map(outs[m][0]) and outs[m][0].shape[-2:].numel() > 1), None)
@@ -66,7 +67,7 @@ def resolve_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrap
                       x:torch.Tensor|None=None, # example input for the probe when `layer` is None and the model has no `cam_layer`
                      )->nn.Module:
     "The module whose feature maps a CAM is computed from: `layer`, else `model.cam_layer`, else found by `find_cam_layer`."
-    model = _unwrap(model)
+    model = unwrap_model(model)
     if layer is None:
         if isinstance(getattr(model, 'cam_layer', None), nn.Module): return model.cam_layer
         if x is None: raise ValueError(f"{type(model).__name__} has no `cam_layer`: pass `layer` (a name or a module) "
@@ -87,7 +88,7 @@ def resolve_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrap
 
 # %% ../nbs/02_cam.ipynb #980ec90f
 def _layer_name(model, layer):
-    return next((n for n, m in _unwrap(model).named_modules() if m is layer), type(layer).__name__) or 'the model'
+    return next((n for n, m in unwrap_model(model).named_modules() if m is layer), type(layer).__name__) or 'the model'
 
 # %% ../nbs/02_cam.ipynb #db31710f
 def _check_input(x):
@@ -120,7 +121,7 @@ def _activation_and_grad(model, layer, x, target):
         return leaf.clone() # not a leaf, so in-place ops further on are allowed
     grad_mode, handle = torch.is_grad_enabled(), layer.register_forward_hook(hook)
     try:
-        with _eval_mode(model), torch.inference_mode(False), torch.autocast(x.device.type, enabled=False):
+        with eval_mode(model), torch.inference_mode(False), torch.autocast(x.device.type, enabled=False):
             torch.set_grad_enabled(False)
             logits = model(x.clone() if x.is_inference() else x)
             if not store: raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} did not run in the forward pass")
@@ -159,7 +160,7 @@ def class_activation_map(model:nn.Module, # classifier returning (B,classes) log
     "Batched class activation maps of `x`: one forward and one backward pass, no parameter gradients, modes restored."
     if method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {method!r}; choose one of {CAM_METHODS}")
     x = _check_input(x)
-    net = _unwrap(model)
+    net = unwrap_model(model)
     mod = resolve_cam_layer(net, layer, x)
     a, g = _activation_and_grad(net, mod, x.float(), target)
     if a.shape[-2:].numel() <= 4:

@@ -8,6 +8,7 @@ import os, functools
 from pathlib import Path
 import numpy as np, torch
 from fastai.vision.all import *
+from fastdownload import download_url # fastai's own downloader (fastai.data.external no longer exports it)
 
 # %% auto #0
 __all__ = ['CIFAR10_URL', 'SVHN_URL', 'TINYIMAGENET_URL', 'mnist5k_splits', 'mnist5k_dls', 'PadCropFlip', 'DatasetNotFound',
@@ -92,8 +93,9 @@ def _data_root(path=None, name:str=''):
     if path is not None: return Path(path).expanduser()
     return Path(fastai_cfg().data_path()) / name
 
-def _not_found(name, where, url, layout):
-    return DatasetNotFound(f"{name} not found at {where}. Download {url} and extract it so that {where} contains {layout} "
+def _not_found(name, where, url, layout, err=None):
+    why = '' if err is None else f" The download failed: {type(err).__name__}: {err}."
+    return DatasetNotFound(f"{name} not found at {where}.{why} Download {url} and extract it so that {where} contains {layout} "
                            f"(or pass `path=` to a folder with that layout).")
 
 def _folder_dls(path, train, valid, bs, seed, batch_tfms, device, **kwargs):
@@ -116,11 +118,12 @@ def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-fo
                )->DataLoaders:
     "CIFAR-10 `DataLoaders` (3x32x32 in [0,1], no Normalize) with the paper's augmentation."
     root = _data_root(path, 'cifar10')
-    if not (root/'train').is_dir() and download and path is None:
-        try: root = untar_data(CIFAR10_URL)
-        except Exception: pass
+    err = None
+    if not (root/'train').is_dir() and download: # fastai extracts to <data>/cifar10
+        try: root = untar_data(CIFAR10_URL, data=None if path is None else root.parent)
+        except Exception as e: err = e
     if not ((root/'train').is_dir() and (root/'test').is_dir()):
-        raise _not_found('CIFAR-10', root, CIFAR10_URL, "train/<class>/*.png and test/<class>/*.png")
+        raise _not_found('CIFAR-10', root, CIFAR10_URL, "train/<class>/*.png and test/<class>/*.png", err)
     return _folder_dls(root, 'train', 'test', bs, seed, [PadCropFlip()] if augment else [], device, **kwargs)
 
 # %% ../nbs/00_data.ipynb #9be52bea
@@ -154,14 +157,15 @@ def svhn_dls(path=None, # folder holding `train_32x32.mat` and `test_32x32.mat`
     "SVHN `DataLoaders` (3x32x32 in [0,1], no augmentation, no Normalize), as in the paper."
     root = _data_root(path, 'svhn')
     files = [root/'train_32x32.mat', root/'test_32x32.mat']
+    err = None
     if not all(f.exists() for f in files) and download:
         try:
             root.mkdir(parents=True, exist_ok=True)
             for f in files:
                 if not f.exists(): download_url(SVHN_URL + f.name, f, show_progress=False)
-        except Exception: pass
+        except Exception as e: err = e
     if not all(f.exists() for f in files):
-        raise _not_found('SVHN', root, SVHN_URL + '{train,test}_32x32.mat', 'train_32x32.mat and test_32x32.mat')
+        raise _not_found('SVHN', root, SVHN_URL + '{train,test}_32x32.mat', 'train_32x32.mat and test_32x32.mat', err)
     (xt, yt), (xv, yv) = map(_read_svhn, files)
     x, y = torch.cat([xt, xv]), torch.cat([yt, yv])
     splits = (list(range(len(yt))), list(range(len(yt), len(y))))
@@ -191,11 +195,12 @@ def tinyimagenet_dls(path=None, # the `tiny-imagenet-200` folder
     "TinyImageNet `DataLoaders` (200 classes, 3x64x64 in [0,1], no Normalize)."
     root = _data_root(path, 'tiny-imagenet-200')
     ok = lambda: (root/'train').is_dir() and (root/'val'/'val_annotations.txt').exists()
-    if not ok() and download and path is None:
-        try: root = untar_data(TINYIMAGENET_URL, data=root.parent) 
-        except Exception: pass
+    err = None
+    if not ok() and download: # extracts to <parent>/tiny-imagenet-200
+        try: root = untar_data(TINYIMAGENET_URL, data=root.parent)
+        except Exception as e: err = e
     if not ok():
-        raise _not_found('TinyImageNet', root, TINYIMAGENET_URL, "train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt")
+        raise _not_found('TinyImageNet', root, TINYIMAGENET_URL, "train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt", err)
     train, valid, ann = _tinyimagenet_items(root)
     label = lambda p: ann[p.name] if p.parent.parent.name == 'val' else p.parent.parent.name
     db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=label,

@@ -10,7 +10,8 @@ import pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, Metric
-from .attack import pgd, fgsm, cw_inf, mma, autoattack, with_normalize, find_normalize, unwrap_model
+from .cam import unwrap_model
+from .attack import pgd, fgsm, cw_inf, mma, autoattack, with_normalize, find_normalize, to_pixels
 
 # %% auto #0
 __all__ = ['run_attack', 'evaluate_robustness', 'save_report', 'RobustAccuracy']
@@ -56,12 +57,6 @@ def _pixel_space(model, dl, normalize):
     mean, std = (torch.as_tensor(s, dtype=torch.float32).view(1, -1, 1, 1) for s in stats)
     return with_normalize(model, mean, std), (mean, std)
 
-def _to_pixels(x, stats):
-    x = x.as_subclass(Tensor).float()
-    if stats is None: return x
-    mean, std = (s.to(x.device) for s in stats)
-    return (x * std + mean).clamp(0, 1)
-
 # %% ../nbs/04_evaluate.ipynb #7b827a9d
 def _batches(dl, n):
     "Batches (x, y) of `dl` until `n` examples (all when None), the last one cut to size."
@@ -105,7 +100,7 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
         with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
             torch.manual_seed(seed)
             for x, y in (progress_bar(batches, total=total, leave=False) if progress else batches):
-                x, y = _to_pixels(x, stats).to(dev), y.as_subclass(Tensor).to(dev)
+                x, y = to_pixels(x, stats).to(dev), y.as_subclass(Tensor).to(dev)
                 with torch.no_grad(): clean = m(x).argmax(1) == y
                 for a in attacks:
                     x_adv = run_attack(a, m, x, y, eps, alpha, aa_version, seed)
@@ -178,7 +173,7 @@ class RobustAccuracy(Metric):
     def accumulate(self, learn):
         if hasattr(learn, 'gather_preds'): return # inside `get_preds`: no attack
         model, stats = _pixel_space(learn.model, learn.dls, self.normalize)
-        x, y = _to_pixels(learn.xb[0], stats), learn.yb[0].as_subclass(Tensor)
+        x, y = to_pixels(learn.xb[0], stats), learn.yb[0].as_subclass(Tensor)
         x_adv = pgd(model, x, y, self.eps, self.alpha, self.steps, loss=self.loss) # enables grads itself
         m = unwrap_model(model)
         training = m.training; m.eval()
