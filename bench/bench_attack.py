@@ -3,8 +3,9 @@
 Usage: .venv/bin/python bench/bench_attack.py [--repeats 3] [--resnet-steps 2] [--mnist-steps 10] [--out bench/attack.json]
        python bench/bench_attack.py --device cuda --resnet-steps 10   # on a GPU (the default when one is there)
 
-Contenders run alternately in each repeat; the best time of the repeats is kept. `torchattacks` is a bench-only,
-optional dependency (`pip install --no-deps torchattacks`); it is not a requirement of part_nb.
+Contenders take turns in each repeat, the order rotating; the best time of the repeats is kept. `torchattacks` is a
+bench-only, optional dependency, which `make bench` installs (`pip install --no-deps torchattacks==3.5.1`: its pin
+`requests~=2.25` would downgrade requests); it is not a requirement of part_nb.
 """
 import argparse, json, platform, sys, time
 from pathlib import Path
@@ -36,9 +37,10 @@ def bench(name, model, x, y, steps, repeats):
     for f in fns.values(): f() if x.shape[1] == 1 or x.is_cuda else None # warm-up (skipped for ResNet on a CPU: 4 s a pass)
     sync()
     times = {k: [] for k in fns}
-    for r in range(repeats):
-        for k, f in fns.items(): # alternate the contenders so that load changes hit all of them
-            t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
+    names = list(fns)
+    for r in range(repeats): # the contenders take turns, the order rotating from round to round, so that load changes hit all
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            t = time.perf_counter(); fns[k](); sync(); times[k].append(time.perf_counter() - t)
     best = {k: min(v) for k, v in times.items()}
     res = dict(setting=name, batch=tuple(x.shape), steps=steps, repeats=repeats,
                seconds_best={k: round(v, 4) for k, v in best.items()},

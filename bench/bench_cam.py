@@ -6,8 +6,11 @@ vs one no-grad forward pass of the same batch.
     python bench/bench_cam.py --device cuda        # on a GPU (the default when one is there); the clock synchronises CUDA
 
 Contenders run in alternating order within each round; each figure is the best of the rounds. Results (seconds and the
-ratios masks/forward and reference/part_nb) are printed and written to bench/cam.json. torchcam's batched GradCAM is
-timed too when torchcam is installed. Nothing here asserts a time.
+ratios masks/forward and reference/part_nb) are printed and written to bench/cam.json. When torchcam is installed (a
+bench-only dependency that `make bench` installs: `pip install --no-deps torchcam==0.5.0`), the per-image pipeline
+takes its single-image GradCAM from torchcam, as the reference code does, torchcam's batched GradCAM is timed as a
+contender, and the maxima of |part_nb - torchcam| over the layer-resolution maps of 16 images are recorded for
+GradCAM, XGradCAM and LayerCAM. Nothing here asserts a time.
 """
 import argparse, json, platform, time
 from pathlib import Path

@@ -11,7 +11,7 @@ Runs bench_epoch.py (time of a training epoch and memory of a step, PART against
 (cost of the CAM masks), bench_attack.py (per-pixel against uniform PGD) and bench_accuracy.py (what PART buys on
 MNIST-5k: 6 methods x 3 seeds, AutoAttack, eps_low sweep), each as a subprocess whose output is shown and kept in
 bench/out/logs/. Every figure of RESULTS.md comes from the JSON files these subprocesses write in this invocation
-(bench_accuracy reuses the finished runs of an interrupted earlier invocation with the same settings, and says so).
+(bench_accuracy reuses the finished runs of an earlier invocation with the same settings, and RESULTS.md says so).
 When a benchmark fails, the others still run, RESULTS.md is left as it was and the exit status is 1.
 """
 import argparse, datetime, json, math, os, platform, subprocess, sys, time
@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 GOAL_TIME, GOAL_MEMORY = 1.05, 1.1
 CAM_PAPER, CAM_REF_RATIO = "part_nb masks, 'paper'", "per-image reference / part_nb 'paper'" # keys of bench_cam.py's JSON
+CAM_TC_RATIO = "torchcam batched / part_nb 'paper'"
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95% t, by dof
 
 
@@ -75,8 +76,12 @@ def cost_section(ep, cam, atk):
         md += ['', f"Note: the 1-minute load average was {load:.2f} on {ep['nproc']} cores when this timing started, so other "
                "processes competed for the CPU; alternating the contenders spreads that over both, but with few repeats the "
                "ratios below can be off by more than the effect they measure."]
-    md += ['', '| ratio | measured | goal | within goal |', '|---|---:|---:|---|']
-    for k, v in ep['ratios'].items(): md.append(f"| {k} | {v:.3f} | ≤ {GOAL_TIME} | {'yes' if v <= GOAL_TIME else 'no'} |")
+    med = ep.get('ratios_median_of_rounds', {})
+    md += ['', "Ratios: the best epoch of the PART variant over the best epoch of its baseline (the headline), and, as a check "
+           "on the noise, the median over the rounds of the ratio of the two epochs of a round, which run back to back.", '',
+           '| ratio | best / best | median of rounds | goal | within goal |', '|---|---:|---:|---:|---|']
+    for k, v in ep['ratios'].items():
+        md.append(f"| {k} | {v:.3f} | {f'{med[k]:.3f}' if k in med else 'n/a'} | ≤ {GOAL_TIME} | {'yes' if v <= GOAL_TIME else 'no'} |")
     mem = ep['memory']
     mib = lambda b: f'{b / 2**20:.1f}'
     md += ['', f"**Peak memory of a training step** (a fresh process per measurement, {ep['settings']['mem_repeats']} per method, "
@@ -93,18 +98,35 @@ def cost_section(ep, cam, atk):
         md.append(f"| part/at, `torch.cuda.max_memory_allocated` | | {mem['ratio_cuda_peak']:.3f} | |")
     if ri is not None and mem['at']['peak_increase_median'] < 4 * 2**20:
         md += ['', "The increases are a few MiB, the size of the allocator's noise, so their ratio says little; the totals are the safer figure."]
-    md += ['', f"**CAM masks against a forward pass** (bench_cam.py, {cam['threads']} threads, best of the rounds): "
-           "part_nb's batched masks, the 'reference' budget rule, and a per-image pipeline like the paper's public code.", '',
-           '| model, batch | forward (s) | masks, paper rule (s) | masks / forward | per-image reference / part_nb |', '|---|---:|---:|---:|---:|']
+    tc = cam.get('torchcam')
+    md += ['', f"**CAM masks against a forward pass** (bench_cam.py, {cam['threads']} threads, best of the rounds, random "
+           "weights): part_nb's batched masks, the 'reference' budget rule, a per-image pipeline like the paper's public code "
+           + (f"(single-image GradCAM from torchcam {tc}, as that code does), and torchcam's batched GradCAM followed by the "
+              "same budget rule as part_nb's." if tc else "(torchcam is not installed: the single-image GradCAM is computed "
+              "directly, and torchcam's batched maps are not timed)."), '',
+           '| model, batch | forward (s) | masks, paper rule (s) | masks / forward | per-image reference / part_nb | torchcam batched / part_nb | per-image reference = part_nb `reference` (16 images) |',
+           '|---|---:|---:|---:|---:|---:|---:|']
     for key in ('resnet18_cifar', 'smallcnn_mnist'):
         r = cam[key]; s = r['seconds']
+        t = r['ratios'].get(CAM_TC_RATIO)
         md.append(f"| {key}, {tuple(r['shape'])} | {s['forward (no grad)']:.3f} | {s[CAM_PAPER]:.3f} | "
-                  f"{r['ratios']['paper masks / forward']:.2f} | {r['ratios'][CAM_REF_RATIO]:.1f} |")
-    md += ['', f"**PGD with per-pixel budgets against a uniform budget** (bench_attack.py, {atk['threads']} threads, best of the repeats):", '',
-           '| setting | batch | steps | uniform (s) | per-pixel (s) | per-pixel / uniform |', '|---|---|---:|---:|---:|---:|']
+                  f"{r['ratios']['paper masks / forward']:.2f} | {r['ratios'][CAM_REF_RATIO]:.1f} | {'n/a' if t is None else f'{t:.2f}'} | "
+                  f"{100 * r['reference_mode_agreement_first16']:.2f}% of the values |")
+    if tc:
+        md += ['', 'Largest |part_nb − torchcam| over the layer-resolution maps (in [0,1]) of the first 16 images: '
+               + '; '.join(f"{key}: " + ', '.join(f'{m} {v:.1e}' for m, v in cam[key]['max_abs_diff_vs_torchcam'].items())
+                           for key in ('resnet18_cifar', 'smallcnn_mnist')) + '.']
+    ta = atk.get('torchattacks')
+    md += ['', f"**PGD with per-pixel budgets against a uniform budget** (bench_attack.py, {atk['threads']} threads, best of the "
+           "repeats, random weights" + (f"; torchattacks {ta}'s PGD with the uniform budget as a third contender" if ta else
+                                        "; torchattacks is not installed, so its PGD is not timed") + "):", '',
+           '| setting | batch | steps | uniform (s) | per-pixel (s) | torchattacks (s) | per-pixel / uniform | per-pixel / torchattacks |',
+           '|---|---|---:|---:|---:|---:|---:|---:|']
     for r in atk['results']:
         s = r['seconds_best']
-        md.append(f"| {r['setting']} | {tuple(r['batch'])} | {r['steps']} | {s['uniform']:.3f} | {s['per-pixel']:.3f} | {r['ratio_per_pixel_vs_uniform']:.3f} |")
+        t, rt = s.get('torchattacks'), r.get('ratio_per_pixel_vs_torchattacks')
+        md.append(f"| {r['setting']} | {tuple(r['batch'])} | {r['steps']} | {s['uniform']:.3f} | {s['per-pixel']:.3f} | "
+                  f"{'n/a' if t is None else f'{t:.3f}'} | {r['ratio_per_pixel_vs_uniform']:.3f} | {'n/a' if rt is None else f'{rt:.3f}'} |")
     return md
 
 
@@ -250,10 +272,12 @@ def write_results(fn, quick, commands, jsons, t_total, t_start_info, workers):
     s = acc['settings']
     md = [f"# part_nb benchmarks{' (quick run: small settings, a smoke test, not results)' if quick else ''}", '',
           f"Written by `.venv/bin/python bench/run.py{' --quick' if quick else ''}` on {t_start_info['date']}; "
-          f"every figure below was measured by that run (total wall time {_hms(t_total)}).", '',
+          f"every figure below was measured by that run (total wall time {_hms(t_total)})"
+          + (", except the accuracy runs it reused (see Settings)." if acc['reused'] else "."), '',
           '## Machine', '',
           f"- platform: {t_start_info['platform']} ({t_start_info['machine']}), {t_start_info['nproc']} CPU cores (nproc), no GPU used",
-          f"- Python {t_start_info['python']}, torch {ep['torch']}, fastai {t_start_info['fastai']}, part_nb {t_start_info['part_nb']}",
+          f"- Python {t_start_info['python']}, torch {ep['torch']}, fastai {t_start_info['fastai']}, part_nb {t_start_info['part_nb']}; "
+          f"bench-only: torchcam {cam.get('torchcam') or 'not installed'}, torchattacks {atk.get('torchattacks') or 'not installed'}",
           f"- torch threads: {ep['threads']} in bench_epoch, {cam['threads']} in bench_cam, {atk['threads']} in bench_attack; "
           f"1 per run in bench_accuracy, {workers} runs at a time",
           f"- load average (1 min) at the start: {t_start_info['loadavg'][0]:.2f}; at the end: {os.getloadavg()[0]:.2f} "
@@ -269,8 +293,8 @@ def write_results(fn, quick, commands, jsons, t_total, t_start_info, workers):
           f"{acc['eps_low_part']:.4g} (7/8 of eps), step {s['alpha']:g}, PGD-{s['steps']}, {s['opt']} lr {s['lr']:g}, "
           f"batch {s['bs']}, {'all 4,000' if s['n_train'] is None else s['n_train']} training digits; "
           f"{acc['why']}. Methods {', '.join(acc['methods'])}; seeds {', '.join(map(str, acc['seeds']))}.",
-          f"- {len(acc['reused'])} of {len(acc['runs'])} accuracy runs were reused from an earlier, interrupted invocation "
-          f"with the same settings{': ' + ', '.join(acc['reused']) if acc['reused'] else ''}.", '']
+          f"- {len(acc['reused'])} of {len(acc['runs'])} accuracy runs were reused from an earlier invocation of bench_accuracy.py "
+          f"with the same settings{' (interrupted, or cut short on purpose), which measured them; the wall time above does not include theirs: ' + ', '.join(acc['reused']) if acc['reused'] else ''}.", '']
     md += cost_section(ep, cam, atk) + [''] + accuracy_section(acc, plot_rel) + [''] + conclusion(acc) + ['']
     md += gpu_sections(ep, atk) + [''] + cifar_section()
     fn.write_text('\n'.join(md) + '\n')
