@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_epoch.py              # 1024 MNIST-5k digits (8 batches of 128), best of 5 epochs per contender
     .venv/bin/python bench/bench_epoch.py --quick      # 256 digits, 1 repeat, fewer memory steps: a smoke test
 
-About 6 minutes on 2 free cores with the defaults (6 contenders x 41 batches, then 6 short processes for memory).
+About 6 minutes on 2 free cores (5.6 measured) with the defaults (6 contenders x 41 batches, then 6 short processes for memory).
 
 SmallCNN, batch 128, PGD-10, the MNIST-5k settings of `part_nb.cli.run_settings(method, 'mnist5k', burn_in=0)`, so
 that PART reweights pixels (one CAM per batch) from the first batch on. Each pair (AT, PART), (TRADES, PART-T),
