@@ -30,10 +30,10 @@ the 1,000 validation digits; AutoAttack 42 s on 20 digits and 139 s on 50. AT le
 second epoch (53% natural accuracy after it, 92% after the fifth), so the CAMs of PART mean something from the third
 epoch on: 5 epochs with 2 of burn-in (PART reweights in 3 of 5, the paper in 60 of 80). With the shared burn-in the
 22 runs (6 methods x 3 seeds + 4 sweep ratios) train 9 x 5 + 13 x 3 = 84 epochs, ~2,800 CPU-s, then evaluate for
-~22 x (82 + ~110) CPU-s: ~7,000 CPU-s, just under an hour on 2 cores. Measured (the run behind bench/RESULTS.md): 13,600 run-seconds for the 22
-runs, two at a time, with other jobs on the CPU part of the time: 45-75 s per training epoch and 150-340 s of AutoAttack
-per run, so about twice the plan; `--n_aa 20` or fewer seeds bring it back towards an hour. With 50 digits AutoAttack has a sampling error
-of about +-7 points per run; the worst case of PGD-40/CW/MMA on 1,000 digits is the more precise robustness figure.
+~22 x (82 + ~110) CPU-s: ~7,000 CPU-s, just under an hour on 2 cores. Measured (the run behind bench/RESULTS.md):
+13,600 run-seconds for the 22 runs, two at a time, with other jobs on the CPU part of the time: 45-75 s per training
+epoch and 150-340 s of AutoAttack per run, so about twice the plan; `--n_aa 20` or fewer seeds bring it back towards an
+hour. With 50 digits AutoAttack has a sampling error of about +-7 points per run; the worst case of PGD-40/CW/MMA on 1,000 digits is the more precise robustness figure.
 """
 import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
 from pathlib import Path

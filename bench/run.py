@@ -78,12 +78,12 @@ def cost_section(ep, cam, atk):
         md += ['', f"Note: the 1-minute load average was {load:.2f} on {ep['nproc']} cores when this timing started, so other "
                "processes competed for the CPU; alternating the contenders spreads that over both, but with few repeats the "
                "ratios below can be off by more than the effect they measure."]
-    med = ep.get('ratios_median_of_rounds', {})
+    med = ep['ratios_median_of_rounds']
     md += ['', "Ratios: the best epoch of the PART variant over the best epoch of its baseline (the headline), and, as a check "
            "on the noise, the median over the rounds of the ratio of the two epochs of a round, which run back to back.", '',
            '| ratio | best / best | median of rounds | goal | within goal |', '|---|---:|---:|---:|---|']
     for k, v in ep['ratios'].items():
-        md.append(f"| {k} | {v:.3f} | {f'{med[k]:.3f}' if k in med else 'n/a'} | ≤ {GOAL_TIME} | {'yes' if v <= GOAL_TIME else 'no'} |")
+        md.append(f"| {k} | {v:.3f} | {med[k]:.3f} | ≤ {GOAL_TIME} | {'yes' if v <= GOAL_TIME else 'no'} |")
     mem = ep['memory']
     mib = lambda b: f'{b / 2**20:.1f}'
     md += ['', f"**Peak memory of a training step** (a fresh process per measurement, {ep['settings']['mem_repeats']} per method, "
@@ -178,7 +178,7 @@ def _verdict(d, n):
     return f'{m:+.1f} ± {sd:.1f} (t = {t:.1f}, threshold {crit:.2f})', sign
 
 
-def conclusion(acc, ep=None):
+def conclusion(acc, ep):
     "The paragraph on whether PART helped, computed from the paired differences."
     pd_, n_aa = acc['paired_differences'], acc['settings']['n_aa']
     md = ['## Did PART help at this scale?', '']
@@ -226,7 +226,7 @@ def conclusion(acc, ep=None):
                f"{lo['natural']:.1f}% and AutoAttack accuracy from {hi['aa']:.1f}% to {lo['aa']:.1f}%. The highest natural "
                f"accuracy was at {best_nat['ratio']:g} ({best_nat['natural']:.1f}%), the highest AutoAttack accuracy at "
                f"{best_aa['ratio']:g} ({best_aa['aa']:.1f}%)."]
-    px = [r['important_px_last_epoch'] for r in (ep or {}).get('epoch', {}).values() if r.get('important_px_last_epoch') not in (None, 1.0)]
+    px = [r['important_px_last_epoch'] for m, r in ep['epoch'].items() if m.startswith('part')] # PART variants' share at eps
     if hurt and px:
         md += ['', f"A hypothesis, not tested here: an MNIST digit covers a small part of its image, and the map marks only part "
                f"of the digit (PART kept eps on {100 * min(px):.0f}-{100 * max(px):.0f}% of the pixels in bench_epoch's table), so "
@@ -276,21 +276,21 @@ def cifar_section():
     return md
 
 
-def write_results(fn, quick, commands, jsons, t_total, t_start_info, workers):
+def write_results(fn, quick, commands, jsons, t_total, info, workers):
     ep, cam, atk, acc = (json.loads(Path(jsons[k]).read_text()) for k in ('epoch', 'cam', 'attack', 'accuracy'))
     plot_rel = os.path.relpath(acc['plot'] if os.path.isabs(acc['plot']) else ROOT/acc['plot'], fn.parent)
     s = acc['settings']
     md = [f"# part_nb benchmarks{' (quick run: small settings, a smoke test, not results)' if quick else ''}", '',
-          f"Written by `.venv/bin/python bench/run.py{' --quick' if quick else ''}` on {t_start_info['date']}; "
+          f"Written by `.venv/bin/python bench/run.py{' --quick' if quick else ''}` on {info['date']}; "
           f"every figure below was measured by that run (total wall time {_hms(t_total)})"
           + (", except the accuracy runs it reused (see Settings)." if acc['reused'] else "."), '',
           '## Machine', '',
-          f"- platform: {t_start_info['platform']} ({t_start_info['machine']}), {t_start_info['nproc']} CPU cores (nproc), no GPU used",
-          f"- Python {t_start_info['python']}, torch {ep['torch']}, fastai {t_start_info['fastai']}, part_nb {t_start_info['part_nb']}; "
+          f"- platform: {info['platform']} ({info['machine']}), {info['nproc']} CPU cores (nproc), no GPU used",
+          f"- Python {info['python']}, torch {ep['torch']}, fastai {info['fastai']}, part_nb {info['part_nb']}; "
           f"bench-only: torchcam {cam.get('torchcam') or 'not installed'}, torchattacks {atk.get('torchattacks') or 'not installed'}",
           f"- torch threads: {ep['threads']} in bench_epoch, {cam['threads']} in bench_cam, {atk['threads']} in bench_attack; "
           f"1 per run in bench_accuracy, {workers} runs at a time",
-          f"- load average (1 min) at the start: {t_start_info['loadavg'][0]:.2f}; at the end: {os.getloadavg()[0]:.2f} "
+          f"- load average (1 min) at the start: {info['loadavg'][0]:.2f}; at the end: {info['loadavg_end'][0]:.2f} "
           "(other jobs on the machine slow every contender alike, since contenders alternate)", '',
           '## Commands', '', '```sh'] + [f"{c}    # {_hms(t)}" for c, t in commands] + ['```', '',
           '## Settings and why', '',
@@ -304,7 +304,8 @@ def write_results(fn, quick, commands, jsons, t_total, t_start_info, workers):
           f"batch {s['bs']}, {'all 4,000' if s['n_train'] is None else s['n_train']} training digits; "
           f"{acc['why']}. Methods {', '.join(acc['methods'])}; seeds {', '.join(map(str, acc['seeds']))}.",
           f"- {len(acc['reused'])} of {len(acc['runs'])} accuracy runs were reused from an earlier invocation of bench_accuracy.py "
-          f"with the same settings{' (interrupted, or cut short on purpose), which measured them; the wall time above does not include theirs: ' + ', '.join(acc['reused']) if acc['reused'] else ''}.", '']
+          "with the same settings" + (f", which measured them (the wall time above does not include theirs): {', '.join(acc['reused'])}."
+                                      if acc['reused'] else "."), '']
     md += cost_section(ep, cam, atk) + [''] + accuracy_section(acc, plot_rel) + [''] + conclusion(acc, ep) + ['']
     md += gpu_sections(ep, atk) + [''] + cifar_section()
     fn.write_text('\n'.join(md) + '\n')
@@ -339,6 +340,7 @@ def main():
         else: jsons[name] = js
     if failed:
         print(f"\nfailed: {', '.join(failed)}; RESULTS not written", flush=True); sys.exit(1)
+    info['loadavg_end'] = os.getloadavg() # kept in the record: `--report` must not read the load of its own moment
     record = dict(quick=a.quick, commands=commands, jsons={k: str(v) for k, v in jsons.items()},
                   seconds=time.perf_counter() - t0, info=info, workers=a.workers)
     (out/'run.json').write_text(json.dumps(record, indent=1) + '\n')
