@@ -20,21 +20,21 @@ again on the first 500 of those (`--n_aa`), for the worst case of all four.
 PART's burn-in is its baseline's training: each baseline run keeps its checkpoint at the end of the burn-in and the PART
 runs of that seed continue from it (tests/test_cli.py checks that this gives the weights of training from scratch).
 Runs go to `--workers` subprocesses with one torch thread each; each run checkpoints every epoch and writes
-bench/out/cifar/runs/<name>/result.json when done, so a stopped study continues where it was with the same command.
+bench/cifar/runs/<name>/result.json when done, so a stopped study continues where it was with the same command.
 Runs are done in order of priority: the core (AT, PART; seeds 0, 1, 2) first, then TRADES and PART-T, then the sweep
-and the reference rule. `--report` writes bench/out/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
+and the reference rule. `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
 from whatever has finished.
 """
-import argparse, datetime, json, math, os, platform, sys, time, warnings
+import argparse, datetime, json, math, os, platform, signal, sys, time, warnings
 from pathlib import Path
 
-BENCH = Path(__file__).parent
+BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import bench_accuracy as BA # the runner (subprocesses, resume, reuse) and the statistics of the MNIST-5k study
 
 ROOT = BENCH.parent
 ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
-OUT = BENCH/'out'/'cifar'
+OUT = BENCH/'cifar' # committed: a study that spans sessions continues from what is here
 ATTACKS = ('natural', 'pgd20', 'cw', 'mma')
 AA_ATTACKS = ATTACKS + ('aa',)
 COLUMNS = {'natural': 'natural (10,000)', 'pgd20': 'PGD-20', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3',
@@ -56,7 +56,7 @@ def run_job(job):
     t0, c0 = time.perf_counter(), time.process_time()
     keep, init = tuple(job.get('keep') or ()), job.get('init_from')
     if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
-    met, resumed = BA._finished_training(out, {k: v for k, v in s.items() if k not in ('n_aa', 'command')}), None
+    met, resumed = BA._finished_training(out, {k: v for k, v in s.items() if k not in ('n_aa', 'data_path')}), None
     if met is None:
         if (out/'checkpoint.pth').exists():
             try: met, resumed = train_one(s['method'], 'cifar10', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
@@ -90,8 +90,14 @@ def run_job(job):
     return result
 
 
+def _interruptible():
+    "SIGINT and SIGTERM raise KeyboardInterrupt, also when started in the background (where the shell ignores SIGINT)."
+    for sig in (signal.SIGINT, signal.SIGTERM): signal.signal(sig, signal.default_int_handler)
+
+
 def job_main(fn):
-    "Entry point of a run's subprocess: one torch thread; exit status 130 when interrupted."
+    "Entry point of a run's subprocess: one torch thread; exit status 130 when interrupted (a checkpoint is written)."
+    _interruptible()
     import torch
     torch.set_num_threads(1)
     warnings.filterwarnings('ignore', category=FutureWarning)
@@ -114,7 +120,7 @@ def settings_of(method, seed, a, eps_low=None, budget=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
     from part_nb.cli import run_settings
     s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
-    return BA._json({**s, 'n_aa': a.n_aa})
+    return BA._json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
 
 def plan(a):
@@ -292,11 +298,89 @@ def report(jobs, sweep, a, t0=None):
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
                summary=summary, paired_differences=paired, verdict=lines, tables_markdown=tables,
                runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
-               run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=str(a.plot),
-               cams=str(a.cams) if 'part-seed0' in results else None, model_timing=_load_timing(a))
+               run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=os.path.relpath(a.plot, ROOT),
+               cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),
+               important_px={n: 100 * sum(e['important_px'] for e in rs) / len(rs) for n, r in results.items()
+                             if (rs := [e for e in r['history'] if e['epoch'] >= a.burn_in and 'important_px' in e])
+                             and r['method'].startswith('part')},
+               times={m: dict(train=BA._mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
+                              total=BA._mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
+                      for m, s in summary.items()})
     BA._write_json(a.out/'cifar.json', out)
+    if not a.quick: write_section(out)
     print(f"\n{len(results)}/{len(jobs)} runs finished; written to {a.out/'cifar.json'}" + (f" and {a.plot}" if summary else ''))
     return out
+
+
+# ---------------------------------------------------------------- the section of bench/RESULTS.md
+
+SECTION = '## CIFAR-10 (JPEG) at CPU scale'
+
+
+def _pct(v): return 'n/a' if v is None else f'{v:.1f}'
+
+
+def results_section(c, results_md=BENCH/'RESULTS.md'):
+    "The Markdown lines of RESULTS.md's CIFAR-10 section, from cifar.json (`c`)."
+    rel = lambda p: os.path.relpath(ROOT/p, Path(results_md).resolve().parent)
+    st, done, planned = c['settings'], c['finished'], c['planned']
+    md = [SECTION, '',
+          f"Written by `{c['command']}` on {c['date']} from the runs finished so far: **{len(done)} of {len(planned)}**"
+          + (f" (still to run: {', '.join(c['missing'])}; the same command continues the study where it stopped)." if c['missing'] else '.'),
+          '', "Data: `../shared/data/cifar10-jpeg.tgz`, the official CIFAR-10 images stored as JPEG of quality 75, so these are "
+          "CIFAR-10 (JPEG) figures, close to but not directly comparable with published CIFAR-10 figures. Setting "
+          f"(`part_train --preset cpu`): SmallVGG, a class-balanced {st['n_train']:,} training images with flips, PGD-{st['steps']} "
+          f"with step {st['alpha'] * 255:g}/255 at eps {st['eps'] * 255:g}/255 (PART: eps_low {c['eps_low_part'] * 255:g}/255), "
+          f"{st['epochs']} epochs of which {st['burn_in']} are burn-in, one-cycle SGD at lr {st['lr']:g} (momentum {st['mom']:g}, "
+          f"weight decay {st['wd']:g}), batch {st['bs']}, one torch thread per run, {c['workers']} runs at a time on {c['nproc']} cores. "
+          f"Evaluation on the same test images for every run: natural accuracy on all 10,000; PGD-20, CW and MMA and their "
+          f"per-image worst case on a class-balanced {st['n_eval']:,}; AutoAttack (standard) and the worst case of all four on "
+          f"the first {st['n_aa']} of those. PART continues from its baseline's checkpoint at the end of the burn-in.", '']
+    t = c.get('model_timing')
+    if t:
+        base = t['models']['SmallVGG (width 16)']
+        md += ['### Choosing the model', '',
+               f"One forward-backward pass of a 128-image batch with input gradients, {t['threads']} torch threads, candidates "
+               f"alternating, median of {t['rounds']} rounds (and the best), measured on {t['date']} at a load average of "
+               f"{t['load_avg'][0]:.1f} (`python bench/bench_cifar.py --time_models`):", '',
+               '| model | parameters | s per pass (median) | best | median / SmallVGG |', '|---|---:|---:|---:|---:|']
+        md += [f"| {k} | {r['params']:,} | {r['seconds']:.3f} | {r['best']:.3f} | {r['seconds'] / base['seconds']:.1f} |"
+               for k, r in t['models'].items()]
+        md += ['', "SmallVGG at width 16 is the one network here whose PGD-5 epoch over 10,000 images fits in about a minute per "
+               "core, so that 3 seeds of the core (AT and PART) fit in about two hours on two cores. Its accuracy under AT in "
+               "this setting is the `at` row below.", '']
+    if c['summary']:
+        md += ['### Results', '', c['tables_markdown'], '',
+               "Accuracies in %, mean ± standard deviation over the seeds; a paired difference is PART minus its baseline "
+               "on the same seed, whose burn-in the two runs share. 'worst of 3' is the per-image worst case of PGD-20, CW "
+               "and MMA, 'worst of 4' adds AutoAttack on its subset.", '']
+        if c['verdict']: md += ['**Verdict** (paired t, two-sided 95%):', ''] + [f'- {l}' for l in c['verdict']] + ['']
+        px = [r['important_px'] for n, r in c.get('important_px', {}).items()]
+        if px: md += [f"PART kept eps on {min(px):.0f}-{max(px):.0f}% of the pixels (mean over its reweighted epochs, per run).", '']
+        md += [f"![trade-off]({rel(c['plot'])})", '']
+    if c.get('cams'):
+        md += [f"![CAMs and budgets of the trained PART model (seed 0)]({rel(c['cams'])})", '',
+               "*Test images, their GradCAM under the PART model of seed 0, and the important pixels of the two budget rules: "
+               "white where the paper's rule keeps eps; in colour, the channels where the reference code's rule keeps it.*", '']
+    times = c.get('times')
+    if times:
+        md += ['### Time', '', f"Measured per run (wall time, one thread, {c['workers']} runs at a time, with other jobs on the "
+               "machine part of the time): " + '; '.join(f"{m} {v['train']:.0f} s per training epoch, {v['total'] / 60:.0f} min "
+               f"per run" for m, v in times.items()) + f". All finished runs together: {c['run_seconds'] / 3600:.1f} run-hours.", '']
+    return md
+
+
+def write_section(c, fn=BENCH/'RESULTS.md'):
+    "Replace (or add, before the GPU section) the CIFAR-10 section of RESULTS.md."
+    fn = Path(fn)
+    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
+    new = results_section(c, fn)
+    if SECTION in lines:
+        i = lines.index(SECTION)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
+    else:
+        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
+    fn.write_text('\n'.join(lines[:i] + new + lines[j:]) + '\n')
 
 
 # ---------------------------------------------------------------- choosing the model: forward-backward time
@@ -359,7 +443,7 @@ def parse(argv=None):
     p.add_argument('--quick', action='store_true', help='AT and PART, seed 0, 2 epochs (1 burn-in) on 512 images, n_eval 100, n_aa 20')
     p.add_argument('--report', action='store_true', help='only aggregate the finished runs: tables, cifar.json, plots')
     p.add_argument('--time_models', action='store_true', help='time the candidate models (forward-backward of 128 images)')
-    p.add_argument('--out', type=Path, default=None, help='output folder [bench/out/cifar, bench/out/cifar-quick with --quick]')
+    p.add_argument('--out', type=Path, default=None, help='output folder [bench/cifar, bench/out/cifar-quick with --quick]')
     p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.core: a.methods, a.sweep, a.budgets = ['at', 'part'], [], ['paper']
@@ -377,6 +461,7 @@ def main(argv=None):
     a = parse(argv)
     warnings.filterwarnings('ignore', category=FutureWarning)
     if a._job: return job_main(a._job)
+    _interruptible()
     if a.time_models: return time_models(a)
     if not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
     jobs, sweep = plan(a)
