@@ -146,7 +146,7 @@ def extract_archive(archive, # a .tgz, .tar.gz, .tar or .zip file
 CIFAR10_URL = URLs.CIFAR
 CIFAR10_LAYOUT = "train/<class>/*.png|jpg and test/<class>/*.png|jpg (fastai's layout), or a .tgz archive of such a folder"
 
-def _is_archive(p): return p.is_file() and p.name.endswith(('.tgz', '.tar.gz', '.tar', '.zip'))
+def _is_archive(p): return Path(p).name.endswith(('.tgz', '.tar.gz', '.tar', '.zip')) # a missing one is reported, never downloaded
 
 def _find_split_root(root, splits=('train', 'test')):
     "`root`, or the one sub-folder of `root`, that holds all of `splits`; None if neither does."

@@ -4,7 +4,7 @@ import pytest, torch
 
 ARCHIVE = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg.tgz'
 LEVELS = {torch.tensor(7/255).item(), torch.tensor(8/255).item()} # eps_low and eps in float32
-pytestmark = pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"no CIFAR-10 archive at {ARCHIVE} (the project's ../shared/data)")
+needs_archive = pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"no CIFAR-10 archive at {ARCHIVE} (the project's ../shared/data)")
 
 
 @pytest.fixture(scope='module')
@@ -14,6 +14,7 @@ def dls(tmp_path_factory):
     return cifar10_dls(ARCHIVE, bs=32, n_train=256, n_valid=64, pad=0, cache=tmp_path_factory.mktemp('cache'))
 
 
+@needs_archive
 def test_real_batch(dls):
     x, y = dls.one_batch()
     assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32
@@ -23,6 +24,7 @@ def test_real_batch(dls):
     assert torch.bincount(ys, minlength=10).tolist() == [7, 7, 7, 7, 6, 6, 6, 6, 6, 6] # class-balanced subset
 
 
+@needs_archive
 def test_part_path_on_real_images(dls):
     "CAM budgets of real images take both values and keep eps on the important pixels; then PART trains and stays in budget."
     from fastai.vision.all import Learner, SGD, accuracy
@@ -56,3 +58,15 @@ def test_part_path_on_real_images(dls):
     assert all(isinstance(b, torch.Tensor) and b.shape == (32, 1, 32, 32) and set(b.unique().tolist()) == LEVELS for b in late)
     share = torch.stack([(b == b.max()).float().mean() for b in late])
     assert 0 < cb.history[-1]['important_px'] < 1 and (share < 1).all() # after the burn-in, the maps mark a part of each batch
+
+
+@pytest.mark.parametrize('content, says', [(None, 'no archive at'), (b'not a tar file', 'could not be extracted')])
+def test_bad_archive_is_one_line(tmp_path, content, says):
+    "A missing or corrupt archive: exit status 2, one line naming the file and what was expected, nothing downloaded."
+    from test_cli import run, _error_line
+    fn = tmp_path/'cifar10-jpeg.tgz'
+    if content is not None: fn.write_bytes(content)
+    r = run('part_train', '--data', 'cifar10', '--data_path', fn, '--preset', 'cpu', '--out', tmp_path/'run', timeout=600)
+    line = _error_line(r.stderr)
+    assert r.returncode == 2 and line.startswith('part_train: error:') and says in line and str(fn) in line, r.stderr
+    assert 'expected cifar10/train/<class>' in line
