@@ -1,5 +1,5 @@
 """PART on natural images: AT against PART and TRADES against PART-T on CIFAR-10 (JPEG) at CPU scale, over 3 seeds,
-with an eps_low/eps sweep and the reference code's budget rule on one seed.
+with an eps_low/eps sweep, the reference code's budget rule and a shuffled-placement control on one seed.
 
     .venv/bin/python bench/bench_cifar.py                 # the whole study (resumable), `make bench-cifar`
     .venv/bin/python bench/bench_cifar.py --core          # only AT and PART, 3 seeds
@@ -22,7 +22,8 @@ runs of that seed continue from it (tests/test_cli.py checks that this gives the
 Runs go to `--workers` subprocesses with one torch thread each; each run checkpoints every epoch and writes
 bench/cifar/runs/<name>/result.json when done, so a stopped study continues where it was with the same command.
 Runs are done in order of priority: the core (AT, PART; seeds 0, 1, 2) first, then TRADES and PART-T, then the sweep
-and the reference rule. `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
+and the reference rule and the control (`--controls shuffled`: PART whose pixels at eps are as many as the CAM gives
+each image, but placed at random, to test whether the CAM's choice of pixels matters). `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
 from whatever has finished.
 """
 import argparse, datetime, json, math, os, platform, signal, sys, time, warnings
@@ -46,9 +47,30 @@ RESULT_VERSION = 1
 
 # ---------------------------------------------------------------- one run (in a worker process)
 
+def _shuffled_placement():
+    """A control for PART (`--controls shuffled`): each image keeps as many pixels at eps as its CAM budget gives it,
+    but at random places. Same share at eps, same mean budget; only the CAM's choice of pixels is taken away."""
+    import torch, part_nb.cli as cli
+    from part_nb.callback import PARTCallback
+    class ShuffledPARTCallback(PARTCallback):
+        name = 'part' # learn.part, as for PART
+        def epoch_budget(self, model, x, y):
+            b = super().epoch_budget(model, x, y)
+            if not isinstance(b, torch.Tensor): return b # burn-in: the uniform eps
+            flat = b.flatten(1)
+            return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(b)
+    make = cli.make_callback
+    def make_callback(s):
+        cb = make(s)
+        if type(cb) is PARTCallback: cb.__class__ = ShuffledPARTCallback
+        return cb
+    cli.make_callback = make_callback
+
+
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
+    if job.get('control') == 'shuffled': _shuffled_placement()
     from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
     from part_nb.evaluate import evaluate_robustness
     out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
@@ -75,7 +97,7 @@ def run_job(job):
     t3, c3 = time.perf_counter(), time.process_time()
     r, hist = met['robustness'], met['epochs']
     result = dict(version=RESULT_VERSION, name=job['name'], method=s['method'], seed=s['seed'], ratio=job['ratio'],
-                  budget=s['budget'], settings=s, robustness=r, robustness_aa_subset=aa_table,
+                  budget=s['budget'], control=job.get('control'), settings=s, robustness=r, robustness_aa_subset=aa_table,
                   accuracy={'natural': natural, 'pgd20': r['pgd20'], 'cw': r['cw'], 'mma': r['mma'], 'worst3': r['worst-case'],
                             'aa': aa_table['aa'], 'worst4': aa_table['worst-case'], 'natural_eval': r['natural']},
                   time_per_epoch=met['time_per_epoch'],
@@ -127,9 +149,9 @@ def plan(a):
     "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
     jobs, sweep = {}, {}
     script = str(Path(__file__).resolve())
-    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None):
+    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None, control=None):
         name = name or f'{method}-seed{seed}'
-        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority,
+        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority, control=control,
                                    settings=settings_of(method, seed, a, eps_low, budget),
                                    train_kw=train_kw(a, seed, eps_low, budget), cost=BA.COST[method] * a.epochs))
         return name
@@ -147,6 +169,8 @@ def plan(a):
         for b in a.budgets:
             if b != 'paper':
                 for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
+        for c in a.controls:
+            for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
         for job in jobs.values():
             base = f"{BA.BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
@@ -229,6 +253,7 @@ def markdown_tables(summary, paired, results, sweep, a):
         for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
     extra = [(f"eps_low/eps {r:g}", names) for r, names in sorted(sweep.items(), reverse=True)]
     extra += [(f"budget '{n.split('-')[1]}'", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.budgets]
+    extra += [(f"control '{n.split('-')[1]}'", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.controls]
     rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
     if rows:
         md += ['', f"| PART variant (seed {' '.join(map(str, a.sweep_seeds))}) | " + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
@@ -446,6 +471,8 @@ def parse(argv=None):
     p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.875, 0.75, 0.5], help="PART's eps_low/eps ratios")
     p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
     p.add_argument('--budgets', nargs='*', default=['paper', 'reference'], help="PART's budget rules compared on the sweep seeds")
+    p.add_argument('--controls', nargs='*', default=['shuffled'], choices=['shuffled'],
+                   help="PART controls on the sweep seeds: 'shuffled' keeps each image's number of pixels at eps but places them at random")
     p.add_argument('--core', action='store_true', help='only AT and PART on the seeds (no TRADES, sweep or reference rule)')
     p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
     p.add_argument('--quick', action='store_true', help='AT and PART, seed 0, 2 epochs (1 burn-in) on 512 images, n_eval 100, n_aa 20')
@@ -454,10 +481,10 @@ def parse(argv=None):
     p.add_argument('--out', type=Path, default=None, help='output folder [bench/cifar, bench/out/cifar-quick with --quick]')
     p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.core: a.methods, a.sweep, a.budgets = ['at', 'part'], [], ['paper']
+    if a.core: a.methods, a.sweep, a.budgets, a.controls = ['at', 'part'], [], ['paper'], []
     if a.quick:
         a.methods, a.seeds, a.epochs, a.burn_in, a.n_train, a.n_eval, a.n_aa = ['at', 'part'], [0], 2, 1, 512, 100, 20
-        a.sweep, a.budgets = [], ['paper']
+        a.sweep, a.budgets, a.controls = [], ['paper'], []
     a.out = a.out or (BENCH/'out'/'cifar-quick' if a.quick else OUT)
     a.plot = a.out/'tradeoff_cifar.png' if a.quick else BENCH/'tradeoff_cifar.png'
     a.cams = a.out/'cams_cifar.png' if a.quick else BENCH/'cams_cifar.png'
