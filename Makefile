@@ -80,3 +80,18 @@ $(RT_STAMP): settings.ini setup.py
 test-runtime: $(RT_STAMP)
 	$(RT_BIN)/python -c "import importlib.metadata as m; print('runtime env:', ', '.join(f'{p} {m.version(p)}' for p in ('torch', 'torchvision', 'fastai', 'fastcore', 'fasttransform', 'plum-dispatch', 'pyautoattack', 'part_nb')))"
 	$(RT_BIN)/python -m pytest -q tests
+
+# The GPU check (bench/gpu_check.py): the `#| cuda` notebook tests, PART-T under to_fp16, the benchmarks with peak CUDA
+# memory and a short CIFAR-10 AT/PART comparison -> bench/RESULTS-gpu.md. Without CUDA it says that nothing was
+# measured and exits 0. For a machine that reaches no registry: `make gpu-wheels` here, copy the CIFAR-10 archive into
+# .gpu/, carry .gpu; there `make gpu-check` uses the machine's python3 (torch, torchvision) and the wheels.
+.PHONY: gpu-wheels gpu-check
+GPU_DIR   := .gpu
+GPU_CIFAR ?= $(firstword $(wildcard $(GPU_DIR)/cifar10-jpeg.tgz ../shared/data/cifar10-jpeg.tgz))
+GPU_PY    ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-wheels: $(STAMP)
+	$(BIN)/python bench/gpu_check.py --download-wheels $(GPU_DIR)/wheels
+
+gpu-check:
+	$(GPU_PY) bench/gpu_check.py $(if $(GPU_CIFAR),--cifar $(GPU_CIFAR)) $(if $(wildcard $(GPU_DIR)/wheels),--wheels $(GPU_DIR)/wheels)
