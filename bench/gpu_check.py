@@ -93,6 +93,21 @@ def wheel_pins(extras=('dev',)):
     return pins
 
 
+SLIM = {'pyautoattack': 'pyautoattack/examples/'} # a 45 MB example model that part_nb never loads: left out of the wheel
+
+def slim_wheel(fn, prefix):
+    "Rewrite the wheel `fn` without its members under `prefix` (and their lines in RECORD)."
+    import zipfile
+    tmp = fn.with_suffix('.tmp')
+    with zipfile.ZipFile(fn) as src, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            if item.filename.startswith(prefix): continue
+            data = src.read(item.filename)
+            if item.filename.endswith('.dist-info/RECORD'):
+                data = b''.join(l for l in data.splitlines(keepends=True) if not l.startswith(prefix.encode()))
+            dst.writestr(item, data)
+    tmp.replace(fn)
+
 def download_wheels(dest):
     "Fill `dest` with the wheels of `wheel_pins()` for the device (CPython 3.12, x86-64 Linux), with `pip download`."
     pins = wheel_pins()
@@ -104,6 +119,8 @@ def download_wheels(dest):
            *[f'{k}=={v}' for k, v in sorted(pins.items())]]
     subprocess.run(cmd, check=True)
     wheels = sorted(dest.glob('*.whl'))
+    for w in wheels:
+        if w.name.split('-')[0] in SLIM: slim_wheel(w, SLIM[w.name.split('-')[0]])
     mib = sum(w.stat().st_size for w in wheels) / 2**20
     print(f"gpu_check: {len(wheels)} wheels ({mib:.1f} MiB) in {dest}: {', '.join(f'{k} {v}' for k, v in sorted(pins.items()))}")
 
