@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # Known-good stack (see README): torch/torchvision come from the local disk on Python 3.11.
 PINS    := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-slow bench bench-quick export clean-nbs check-sync
+.PHONY: install demo test test-slow bench bench-quick bench-cifar export clean-nbs check-sync
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(BENCH_STAMP)
 # A smoke test of the benchmarks with small settings (minutes) -> bench/RESULTS-quick.md
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# PART on CIFAR-10 (JPEG) at CPU scale: AT/PART and TRADES/PART-T, 3 seeds, sweep, reference rule (about 4 hours on 2
+# cores; resumable: stop it any time, the same command continues) -> bench/cifar/, bench/RESULTS.md's CIFAR-10 section
+bench-cifar: $(STAMP)
+	$(BIN)/python bench/bench_cifar.py
 
 test-slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing

@@ -188,7 +188,8 @@ def _start(job):
     (out/'job.json').write_text(json.dumps(job, indent=1) + '\n')
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore::FutureWarning'}
     log = open(out/'log.txt', 'w')
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), '--_job', str(out/'job.json')], stdout=log, stderr=subprocess.STDOUT, env=env)
+    script = job.get('script') or str(Path(__file__).resolve()) # the bench that planned the job runs it
+    proc = subprocess.Popen([sys.executable, script, '--_job', str(out/'job.json')], stdout=log, stderr=subprocess.STDOUT, env=env)
     return proc, log, time.perf_counter()
 
 
@@ -206,7 +207,7 @@ def run_all(jobs, workers):
             res['reused'] = True; results[name] = res
             print(f"reused {name} (finished {res['finished']})", flush=True)
         else: todo.append(job)
-    todo.sort(key=lambda j: -j['cost']) # longest first: the workers finish closer together
+    todo.sort(key=lambda j: (j.get('priority', 0), -j['cost'])) # by priority, then longest first: the workers finish closer together
     if not todo: return results
     print(f"{len(todo)} run(s) to do, {workers} at a time, one process and one torch thread each; logs in <run>/log.txt", flush=True)
     t0, total, cost_done, k, running, queue = time.perf_counter(), sum(j['cost'] for j in todo), 0., 0, {}, list(todo)
@@ -231,7 +232,8 @@ def run_all(jobs, workers):
                 cost_done += job['cost']
                 eta = (total - cost_done) / cost_done * el
                 acc = res['accuracy']
-                print(f"[{k}/{len(todo)}] {name}: natural {acc['natural']:.1f}%, PGD-40 {acc['pgd40']:.1f}%, AA {acc['aa']:.1f}% "
+                accs = ', '.join(f"{COLUMNS.get(c, c)} {acc[c]:.1f}%" for c in ('natural', 'pgd40', 'pgd20', 'aa') if c in acc)
+                print(f"[{k}/{len(todo)}] {name}: {accs} "
                       f"| run {res['seconds']['total']:.0f} s ({res['time_train_per_epoch']:.0f} s/epoch training, "
                       f"AA {res['seconds']['autoattack']:.0f} s) | elapsed {_hms(el)}, ETA {_hms(eta)}", flush=True)
     except KeyboardInterrupt: # each run writes a checkpoint on SIGINT, then exits

@@ -265,15 +265,20 @@ def cifar_section():
     cmds = [f".venv/bin/part_compare --methods at part trades part-t mart part-m --data cifar10 --model {m} --seeds 0 1 2 "
             f"--autoattack --out runs/cifar10-{m} --resume" for m in ('resnet18', 'wrn34-10')]
     md = ['## CIFAR-10 on a GPU (not run here)', '',
-          "The paper's protocol (ResNet-18 and WRN-34-10; eps 8/255, eps_low 7/255, step 2/255, PGD-10, 80 epochs with "
+          "Not run on this machine, so there are no figures for it here. The paper's protocol (ResNet-18 and WRN-34-10; eps 8/255, eps_low 7/255, step 2/255, PGD-10, 80 epochs with "
           "20 of burn-in, SGD lr 0.01, momentum 0.9, weight decay 2e-4: the command line's CIFAR-10 defaults), evaluated "
           "on the 10,000 test images with natural, PGD-20, CW, MMA and AutoAttack:", '', '```sh', *cmds, '```', '',
           "`--out` keeps the two models' runs apart (the run folders are named by method and seed); `--resume` continues "
           "after an interruption. Each writes REPORT.md with the table mean ± std over the seeds.", '']
-    for m in ('ResNet-18', 'WRN-34-10'):
-        md += [f'**{m}** (not run here)', '', '| method | natural | PGD-20 | CW | MMA | AutoAttack | s/epoch |', '|---|---:|---:|---:|---:|---:|---:|']
-        md += [f'| {x} | | | | | | |' for x in ('at', 'part', 'trades', 'part-t', 'mart', 'part-m')] + ['']
     return md
+
+
+def cifar_cpu_section(fn):
+    "RESULTS.md's section of the CIFAR-10 study at CPU scale (bench_cifar.py), from its committed record, if any."
+    rec = BENCH/'cifar'/'cifar.json'
+    if not rec.exists(): return []
+    import bench_cifar
+    return bench_cifar.results_section(json.loads(rec.read_text()), fn) + ['']
 
 
 def write_results(fn, quick, commands, jsons, t_total, info, workers):
@@ -307,7 +312,7 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
           "with the same settings" + (f", which measured them (the wall time above does not include theirs): {', '.join(acc['reused'])}."
                                       if acc['reused'] else "."), '']
     md += cost_section(ep, cam, atk) + [''] + accuracy_section(acc, plot_rel) + [''] + conclusion(acc, ep) + ['']
-    md += gpu_sections(ep, atk) + [''] + cifar_section()
+    md += cifar_cpu_section(fn) + gpu_sections(ep, atk) + [''] + cifar_section()
     fn.write_text('\n'.join(md) + '\n')
 
 

@@ -13,13 +13,13 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 from .script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`; fastcore 2 has no `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
-from .models import SmallCNN, ResNet18, PreActResNet18, WideResNet
+from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet
 from .testing import seed_everything
 from .evaluate import evaluate_robustness, save_report
 
 # %% auto #0
-__all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'BASELINE', 'UsageError', 'data_kind', 'run_settings', 'make_dls',
-           'make_model', 'lr_factor', 'make_callback', 'make_learner', 'RunLog', 'plot_curves', 'plot_cams',
+__all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'PRESETS', 'BASELINE', 'UsageError', 'data_kind', 'run_settings',
+           'make_dls', 'make_model', 'lr_factor', 'make_callback', 'make_learner', 'RunLog', 'plot_curves', 'plot_cams',
            'TrainingInterrupted', 'train_one', 'compare', 'summary_markdown', 'plot_tradeoff', 'write_report',
            'fraction', 'part_train', 'part_compare']
 
@@ -27,7 +27,7 @@ __all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'BASELINE', 'UsageError'
 METHODS = {'at': ('at', 'ce'), 'part': ('part', 'ce'), 'trades': ('at', 'trades'), 'part-t': ('part', 'trades'),
            'mart': ('at', 'mart'), 'part-m': ('part', 'mart')} # method -> (callback, loss)
 DATASETS = ('mnist5k', 'cifar10', 'svhn', 'tinyimagenet') # or a folder of class sub-folders
-MODELS = ('smallcnn', 'resnet18', 'preactresnet18', 'wrn34-10')
+MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10')
 
 # %% ../nbs/06_cli.ipynb #ff3e17a9
 _PAPER = dict(model='resnet18', eps=8/255, eps_low=7/255, alpha=2/255, steps=10, epochs=80, burn_in=20,
@@ -41,6 +41,11 @@ DEFAULTS = {
     'tinyimagenet': _PAPER,
     'folder': _PAPER,
 } # data set -> default settings of a run
+
+PRESETS = {
+    'cpu': {'cifar10': dict(model='smallvgg', eps=8/255, eps_low=7/255, alpha=2.5/255, steps=5, epochs=12, burn_in=3,
+                            opt='sgd', lr=0.05, mom=0.9, wd=5e-4, bs=128, schedule='onecycle', pad=0, n_train=10_000, n_eval=2000)},
+} # preset -> data set -> settings that replace the defaults
 
 # %% ../nbs/06_cli.ipynb #79d30751
 class UsageError(ValueError):
@@ -57,18 +62,24 @@ def data_kind(data:str, # a data set name or a folder path
 
 # %% ../nbs/06_cli.ipynb #c9ccc61a
 _TRAIN_KEYS = ('method', 'data', 'model', 'eps', 'eps_low', 'alpha', 'steps', 'burn_in', 'opt', 'lr', 'mom', 'wd',
-               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam', 'beta', 'decay_at')
+               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam', 'beta', 'decay_at', 'schedule', 'pad', 'budget')
 
 def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m
                  data:str='mnist5k', # mnist5k, cifar10, svhn, tinyimagenet or a folder of class sub-folders
+                 preset:str|None=None, # settings for another scale: 'cpu' (CIFAR-10 on a CPU, see `PRESETS`)
                  **overrides, # any key of `DEFAULTS[...]`, plus seed, n_train, n_valid, size, cam, beta, data_path, ...; None means default
                 )->dict: # all settings of the run, validated
-    "The settings of one run: the data set's defaults, updated with the `overrides` that are not None."
+    "The settings of one run: the data set's defaults (or the `preset`'s), updated with the `overrides` that are not None."
     if method not in METHODS: raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     kind = data_kind(data)
     s = dict(method=method, data=str(data), kind=kind, **DEFAULTS[kind], seed=0, n_train=None,
-             n_valid=1000 if kind == 'mnist5k' else None, size=32 if kind == 'folder' else None, cam='gradcam', beta=6.0,
-             data_path=None, download=True, attacks=('natural', 'pgd20', 'cw', 'mma'), autoattack=False, n_eval=None)
+             n_valid=1000 if kind == 'mnist5k' else None, size=32 if kind == 'folder' else None, cam='gradcam', budget='paper', beta=6.0,
+             data_path=None, download=True, attacks=('natural', 'pgd20', 'cw', 'mma'), autoattack=False, n_eval=None,
+             schedule='step', pad=4, preset=preset)
+    if preset is not None:
+        if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        if kind not in PRESETS[preset]: raise UsageError(f"--preset {preset} is for {', '.join(PRESETS[preset])}, not {data}")
+        s.update(PRESETS[preset][kind])
     unknown = set(overrides) - set(s)
     if unknown: raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     s.update({k: v for k, v in overrides.items() if v is not None})
@@ -85,6 +96,7 @@ def _check_settings(s):
     "Raise a `UsageError` naming the first bad setting."
     if s['model'] not in MODELS: raise UsageError(f"unknown model {s['model']!r}: choose one of {', '.join(MODELS)}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
+    if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
     for k in ('eps', 'eps_low', 'alpha', 'lr', 'wd', 'mom', 'beta'):
         if not s[k] >= 0: raise UsageError(f"--{k} must be >= 0, got {s[k]}")
     if s['eps_low'] > s['eps']: raise UsageError(f"--eps_low ({s['eps_low']:g}) must not exceed --eps ({s['eps']:g})")
@@ -92,6 +104,7 @@ def _check_settings(s):
     for k in ('epochs', 'bs', 'steps'):
         if s[k] < 1: raise UsageError(f"--{k} must be >= 1, got {s[k]}")
     if s['burn_in'] < 0: raise UsageError(f"--burn_in must be >= 0, got {s['burn_in']}")
+    if s['pad'] < 0: raise UsageError(f"pad must be >= 0, got {s['pad']}")
     for k in ('n_train', 'n_valid', 'n_eval', 'size'):
         if s[k] is not None and s[k] < 1: raise UsageError(f"--{k} must be >= 1, got {s[k]}")
 
@@ -125,8 +138,10 @@ def make_dls(s:dict, # settings from `run_settings`
     kind, bs = s['kind'], s['bs']
     if kind == 'mnist5k': return mnist5k_dls(bs=bs, n_train=s['n_train'], n_valid=s['n_valid'])
     if kind == 'folder': dls = _folder_dls(s['data'], bs, 0, s['size'])
+    elif kind == 'cifar10': # class-balanced subsets, the same images whatever the seed
+        return cifar10_dls(path=s['data_path'], bs=bs, pad=s['pad'], n_train=s['n_train'], n_valid=s['n_valid'], download=s['download'])
     else:
-        f = dict(cifar10=cifar10_dls, svhn=svhn_dls, tinyimagenet=tinyimagenet_dls)[kind]
+        f = dict(svhn=svhn_dls, tinyimagenet=tinyimagenet_dls)[kind]
         dls = f(path=s['data_path'], bs=bs, download=s['download'])
     return DataLoaders(_first(dls.train, s['n_train']), _first(dls.valid, s['n_valid']))
 
@@ -137,6 +152,7 @@ def make_model(name:str, # one of `MODELS`
               )->nn.Module:
     "A fresh model of `part_nb.models` by its command-line name."
     if name == 'smallcnn': return SmallCNN(num_classes, in_channels)
+    if name == 'smallvgg': return SmallVGG(num_classes, in_channels)
     if name == 'resnet18': return ResNet18(num_classes, in_channels)
     if name == 'preactresnet18': return PreActResNet18(num_classes, in_channels)
     if name == 'wrn34-10': return WideResNet(34, 10, num_classes, in_channels)
@@ -150,6 +166,12 @@ def lr_factor(epoch:int, # 0-based epoch of the whole fit
     "The paper code's learning-rate factor at `epoch`: 1, then 0.1 from epoch `decay_at[0]` after burn-in, 0.01 from `decay_at[1]`."
     main = epoch + 1 - burn_in
     return 0.01 if main >= decay_at[1] else 0.1 if main >= decay_at[0] else 1.
+
+def _schedule(s):
+    "fastai schedules of the run: the paper's lr steps, or fastai's one cycle (lr and momentum, as `fit_one_cycle`)."
+    if s['schedule'] == 'step': return {'lr': _StepLR(s['lr'], s['epochs'], s['burn_in'], s['decay_at'])}
+    lr = s['lr']
+    return {'lr': combined_cos(0.25, lr/25, lr, lr/1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}
 
 class _StepLR:
     "Schedule function of fastai's `ParamScheduler` (argument: fraction of the fit done) applying `lr_factor`."
@@ -166,7 +188,7 @@ def make_callback(s:dict, # settings from `run_settings`
     try:
         if s['callback'] == 'at': return ATCallback(eps=s['eps'], alpha=s['alpha'], steps=s['steps'], loss=s['loss'], beta=s['beta'])
         return PARTCallback(eps=s['eps'], eps_low=s['eps_low'], alpha=s['alpha'], steps=s['steps'], burn_in=s['burn_in'],
-                            cam=s['cam'], loss=s['loss'], beta=s['beta'])
+                            cam=s['cam'], mode=s['budget'], loss=s['loss'], beta=s['beta'])
     except ValueError as e: raise UsageError(str(e)) from None
 
 def _opt_func(s):
@@ -180,7 +202,7 @@ def make_learner(s:dict, # settings from `run_settings`
                  cbs:list=None, # more callbacks (the method's callback is added here)
                 )->Learner:
     "A fastai `Learner` for the run: the method's callback, the optimiser and the paper's lr steps."
-    sched = ParamScheduler({'lr': _StepLR(s['lr'], s['epochs'], s['burn_in'], s['decay_at'])})
+    sched = ParamScheduler(_schedule(s))
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=_opt_func(s), lr=s['lr'], wd=s['wd'],
                    wd_bn_bias=True, metrics=accuracy, cbs=[make_callback(s), sched] + list(cbs or []))
 
@@ -345,7 +367,7 @@ def _init_from(learn, log, fn, s):
     ck = torch.load(fn, map_location=default_device(), weights_only=True)
     if ck['settings'].get('method') != BASELINE[m]:
         raise UsageError(f"--init_from: {fn} is a {ck['settings'].get('method')} run, but the burn-in of {m} trains like {BASELINE[m]}")
-    shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam')) + ('epochs',) # epochs: the lr schedule
+    shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam', 'budget')) + ('epochs',) # epochs: the lr schedule
     _check_same(ck, s, shared, f"--init_from: {fn}")
     if ck['partial'] or ck['epoch'] != s['burn_in']:
         raise UsageError(f"--init_from: {fn} holds {'part of ' if ck['partial'] else ''}epoch {ck['epoch']}, "
@@ -496,9 +518,10 @@ def plot_tradeoff(runs:pd.DataFrame, # one row per run: method, natural, pgd20, 
 _SETTING_DOC = dict(model='model', eps='budget eps (pixel units)', eps_low="PART's budget of unimportant pixels",
                     alpha='PGD step', steps='PGD steps', epochs='epochs', burn_in="burn-in epochs (PART trains like AT)",
                     opt='optimiser', lr='learning rate', mom='momentum', wd='weight decay (L2)', bs='batch size',
-                    n_train='training images (all when None)', n_valid='validation images', cam='CAM method',
+                    n_train='training images (all when None)', n_valid='validation images', cam='CAM method', budget="PART's budget rule",
                     beta='TRADES/MART beta', decay_at='lr / 10, / 100 from these epochs after burn-in',
-                    attacks='evaluation attacks', n_eval='evaluated images (all when None)')
+                    attacks='evaluation attacks', n_eval='evaluated images (all when None)', preset='preset',
+                    schedule='lr schedule', pad='padding of the random crop (0: flips only)')
 
 def write_report(summary:pd.DataFrame, # from `compare`
                  runs:pd.DataFrame, # one row per run
@@ -561,6 +584,7 @@ def _summary_line(prog, m, out):
 @call_parse
 def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
+               preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                out:str=None, # output folder [runs/<method>-<data>-seed<seed>]
                model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
                epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
@@ -573,8 +597,10 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                bs:int=None, # batch size [128]
                wd:float=None, # weight decay [mnist5k: 0, svhn: 3.5e-3, else 2e-4]
                opt:str=None, # sgd or adam [mnist5k: adam, else sgd]
+               schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                seed:int=0, # seed of the weights, shuffling and attacks
                cam:str='gradcam', # CAM method of PART: gradcam, xgradcam, layercam, gradcam++
+               budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
                beta:float=6.0, # weight of the TRADES/MART regulariser
                attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
@@ -582,7 +608,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                n_train:int=None, # train on the first n training images, for quick runs [all]
                n_valid:int=None, # validation images [mnist5k: 1000, else all]
                size:int=None, # image size of a folder data set [32]
-               data_path:str=None, # where cifar10/svhn/tinyimagenet are (fastai's data folder by default)
+               data_path:str=None, # where cifar10/svhn/tinyimagenet are [fastai's data folder]; for cifar10 also a .tgz such as ../shared/data/cifar10-jpeg.tgz
                download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                resume:bool=False, # continue the interrupted run in --out (same settings)
                keep:Param("also keep the checkpoints of these epochs, as checkpoint-epoch<n>.pth in --out", int, nargs='+')=None,
@@ -602,6 +628,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
 def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'part'),
                  seeds:Param("seeds: one run per method and seed", int, nargs='+')=(0,),
                  data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
+                 preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                  out:str='runs/compare', # output folder: REPORT.md, tradeoff.png and one sub-folder per run
                  model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
                  epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
@@ -614,7 +641,9 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  bs:int=None, # batch size [128]
                  wd:float=None, # weight decay [mnist5k: 0, svhn: 3.5e-3, else 2e-4]
                  opt:str=None, # sgd or adam [mnist5k: adam, else sgd]
+                 schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                  cam:str='gradcam', # CAM method of PART
+                 budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
                  beta:float=6.0, # weight of the TRADES/MART regulariser
                  attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                  autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
@@ -622,7 +651,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  n_train:int=None, # train on the first n training images [all]
                  n_valid:int=None, # validation images [mnist5k: 1000, else all]
                  size:int=None, # image size of a folder data set [32]
-                 data_path:str=None, # where cifar10/svhn/tinyimagenet are
+                 data_path:str=None, # where cifar10/svhn/tinyimagenet are [fastai's data folder]; for cifar10 also a .tgz such as ../shared/data/cifar10-jpeg.tgz
                  download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                  resume:bool=False, # reuse finished runs in --out and continue interrupted ones
                 ):

@@ -4,15 +4,15 @@
 
 # %% ../nbs/00_data.ipynb #d9754952
 from __future__ import annotations
-import os, functools
+import os, time, shutil, hashlib, tarfile, zipfile, tempfile, functools
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, torch, PIL.Image
 from fastai.vision.all import *
 from fastdownload import download_url # fastai's own downloader (fastai.data.external no longer exports it)
 
 # %% auto #0
-__all__ = ['CIFAR10_URL', 'SVHN_URL', 'TINYIMAGENET_URL', 'mnist5k_splits', 'mnist5k_dls', 'PadCropFlip', 'DatasetNotFound',
-           'cifar10_dls', 'svhn_dls', 'tinyimagenet_dls']
+__all__ = ['CIFAR10_URL', 'CIFAR10_LAYOUT', 'SVHN_URL', 'TINYIMAGENET_URL', 'mnist5k_splits', 'mnist5k_dls', 'PadCropFlip',
+           'DatasetNotFound', 'extract_archive', 'balanced_subset', 'cifar10_dls', 'svhn_dls', 'tinyimagenet_dls']
 
 # %% ../nbs/00_data.ipynb #7956c6c9
 @functools.cache
@@ -91,40 +91,151 @@ class DatasetNotFound(FileNotFoundError):
 def _data_root(path=None, name:str=''):
     "Where a data set lives: `path`, else fastai's data folder."
     if path is not None: return Path(path).expanduser()
-    return Path(fastai_cfg().data_path()) / name
+    return fastai_path('data') / name
 
 def _not_found(name, where, url, layout, err=None):
     why = '' if err is None else f" The download failed: {type(err).__name__}: {err}."
     return DatasetNotFound(f"{name} not found at {where}.{why} Download {url} and extract it so that {where} contains {layout} "
                            f"(or pass `path=` to a folder with that layout).")
 
-def _folder_dls(path, train, valid, bs, seed, batch_tfms, device, **kwargs):
-    "`DataLoaders` from `path/train/<class>/*.png` and `path/valid/<class>/*.png`."
-    db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
-                   splitter=GrandparentSplitter(train_name=train, valid_name=valid), batch_tfms=batch_tfms)
-    set_seed(seed)
-    return db.dataloaders(path, bs=bs, device=device, **kwargs)
+
+# %% ../nbs/00_data.ipynb #06c3a691
+def _sha256(fn, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(fn, 'rb') as f:
+        while b := f.read(chunk): h.update(b)
+    return h.hexdigest()
+
+def _unpack(archive, dest):
+    "Extract a tar (any compression) or zip `archive` into the folder `dest`, refusing paths that leave it."
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z: z.extractall(dest)
+    else:
+        with tarfile.open(archive) as t: t.extractall(dest, filter='data')
+
+def extract_archive(archive, # a .tgz, .tar.gz, .tar or .zip file
+                    cache=None, # folder of the extracted copies [fastai's data folder, `~/.fastai/data`]
+                    expected:str='', # what the archive should hold, for the error message
+                   )->Path: # the complete extracted folder
+    "Extract `archive` once into `cache`/<name>-<checksum>; an interrupted extraction is never taken for a complete one."
+    archive = Path(archive).expanduser()
+    if not archive.is_file(): raise DatasetNotFound(f"no archive at {archive}{': expected ' + expected if expected else ''}")
+    cache = fastai_path('data') if cache is None else Path(cache).expanduser()
+    name = archive.name.split('.')[0]
+    dest = cache/f"{name}-{_sha256(archive)[:12]}"
+    if (dest/'.complete').is_file(): return dest
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f'.{name}-partial-*'): # left by a killed extraction an hour or more ago
+        if time.time() - old.stat().st_mtime > 3600: shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f'.{name}-partial-'))
+    umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask) # mkdtemp's 0700 would stay on the cache
+    try:
+        _unpack(archive, tmp)
+        (tmp/'.complete').write_text(f"{archive}\n")
+        if dest.exists() and not (dest/'.complete').is_file(): shutil.rmtree(dest) # an incomplete copy of an older version
+        try: os.replace(tmp, dest)
+        except OSError: # another process finished first
+            if not (dest/'.complete').is_file(): raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        msg = f"{archive} could not be extracted ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'truncated?'})"
+        raise DatasetNotFound(msg + (f": expected {expected}" if expected else '')) from None
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return dest
 
 # %% ../nbs/00_data.ipynb #06fa24a4
 CIFAR10_URL = URLs.CIFAR
+CIFAR10_LAYOUT = "train/<class>/*.png|jpg and test/<class>/*.png|jpg (fastai's layout), or a .tgz archive of such a folder"
 
-def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-folder per class (fastai's layout)
+def _is_archive(p): return p.is_file() and p.name.endswith(('.tgz', '.tar.gz', '.tar', '.zip'))
+
+def _find_split_root(root, splits=('train', 'test')):
+    "`root`, or the one sub-folder of `root`, that holds all of `splits`; None if neither does."
+    for d in [root] + (sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')) if root.is_dir() else []):
+        if all((d/s).is_dir() for s in splits): return d
+
+def _class_files(folder)->dict:
+    "Class name -> sorted image files of `folder/<class>/`."
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return {c: sorted(get_image_files(folder/c)) for c in classes}
+
+def balanced_subset(counts:list, # number of items of each class
+                    n:int|None=None, # size of the subset (all items when None or larger)
+                    seed:int=0, # seed of the draw
+                   )->list: # (class, index within the class) pairs
+    "A class-balanced subset of size `n` drawn with `seed`, in round-robin class order, so that every prefix is balanced too."
+    g = torch.Generator().manual_seed(seed)
+    perms = [torch.randperm(c, generator=g).tolist() for c in counts]
+    n = sum(counts) if n is None else min(n, sum(counts))
+    out, k = [], 0
+    while len(out) < n:
+        for c, perm in enumerate(perms):
+            if k < len(perm) and len(out) < n: out.append((c, perm[k]))
+        k += 1
+    return out
+
+def _read_images(files, what='image')->Tensor:
+    "(N,3,H,W) uint8 images; a file that cannot be decoded is named."
+    def read(f):
+        try:
+            with PIL.Image.open(f) as im: return np.asarray(im.convert('RGB'))
+        except (OSError, SyntaxError, ValueError) as e: raise DatasetNotFound(f"cannot read the {what} {f}: {e}") from None
+    return torch.from_numpy(np.stack([read(f) for f in progress_bar(files, leave=False)])).permute(0, 3, 1, 2).contiguous()
+
+class _NameItem(Transform):
+    "Index -> label name."
+    def __init__(self, names): self.names = names
+    def encodes(self, i:int): return self.names[i]
+
+def _in_memory_dls(x, names, vocab, splits, bs, seed, batch_tfms, device, **kwargs):
+    dsets = Datasets(range(len(names)), tfms=[[_TensorImageItem(x)], [_NameItem(names), Categorize(vocab=vocab)]], splits=splits)
+    set_seed(seed)
+    kwargs.setdefault('num_workers', 0)
+    return dsets.dataloaders(bs=bs, device=device, after_batch=batch_tfms, **kwargs)
+
+def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-folder per class (fastai's layout), or a .tgz of one such as `../shared/data/cifar10-jpeg.tgz`
                 bs:int=128, # batch size
                 seed:int=0, # seed of the shuffling and augmentation
-                augment:bool=True, # random crop (padding 4) and horizontal flip on training images, as in the paper
+                augment:bool=True, # random crop and horizontal flip on training images, as in the paper
+                pad:int=4, # zero padding of the random crop (0: flips only)
+                n_train:int|None=None, # a class-balanced subset of the training images (all 50,000 when None)
+                n_valid:int|None=None, # a class-balanced subset of the test images (all 10,000 when None)
+                subset_seed:int=0, # seed of the subsets: the same images for every run whatever `seed`
                 download:bool=True, # try fastai's `untar_data` when the folder is missing
+                cache=None, # where an archive is extracted [fastai's data folder]
                 device=None, # device of the batches
-                **kwargs, # passed on to `DataBlock.dataloaders`
+                **kwargs, # passed on to `Datasets.dataloaders`
                )->DataLoaders:
-    "CIFAR-10 `DataLoaders` (3x32x32 in [0,1], no Normalize) with the paper's augmentation."
+    "CIFAR-10 `DataLoaders` (3x32x32 in [0,1], no Normalize) held in memory, from a folder or an archive, with the paper's augmentation."
     root = _data_root(path, 'cifar10')
+    if _is_archive(root): root = extract_archive(root, cache, expected=f"cifar10/{CIFAR10_LAYOUT.split(' (')[0]}")
     err = None
-    if not (root/'train').is_dir() and download: # fastai extracts to <data>/cifar10
+    if _find_split_root(root) is None and download and not Path(root).is_file(): # fastai extracts to <data>/cifar10
         try: root = untar_data(CIFAR10_URL, data=None if path is None else root.parent)
         except Exception as e: err = e
-    if not ((root/'train').is_dir() and (root/'test').is_dir()):
-        raise _not_found('CIFAR-10', root, CIFAR10_URL, "train/<class>/*.png and test/<class>/*.png", err)
-    return _folder_dls(root, 'train', 'test', bs, seed, [PadCropFlip()] if augment else [], device, **kwargs)
+    found = _find_split_root(root)
+    if found is None: raise _not_found('CIFAR-10', root, CIFAR10_URL, CIFAR10_LAYOUT, err)
+    return _split_folder_dls(found, 'train', 'test', n_train, n_valid, subset_seed, bs, seed,
+                             [PadCropFlip(pad=pad)] if augment else [], device, **kwargs)
+
+# %% ../nbs/00_data.ipynb #ac72c2e1
+class _TensorImageItem(Transform):
+    "Index -> image in [0,1] of in-memory uint8 images."
+    def __init__(self, x): self.x = x
+    def encodes(self, i:int): return TensorImage(self.x[i].float() / 255.)
+
+def _split_folder_dls(root, train, valid, n_train, n_valid, subset_seed, bs, seed, batch_tfms, device, **kwargs):
+    "In-memory `DataLoaders` of `root/train/<class>/` and `root/valid/<class>/`, with class-balanced subsets."
+    tr, va = _class_files(root/train), _class_files(root/valid)
+    if not tr or set(va) - set(tr): raise DatasetNotFound(f"{root}: the classes of {valid}/ ({', '.join(va)}) must be among those of {train}/ ({', '.join(tr)})")
+    vocab = list(tr)
+    def pick(files, n, seed):
+        per = [files.get(c, []) for c in vocab]
+        return [(vocab[c], per[c][i]) for c, i in balanced_subset([len(f) for f in per], n, seed)]
+    items = pick(tr, n_train, subset_seed) + pick(va, n_valid, subset_seed + 1)
+    x = _read_images([f for _, f in items])
+    n_tr = min(len(items), sum(map(len, tr.values())) if n_train is None else n_train)
+    return _in_memory_dls(x, [c for c, _ in items], vocab, (list(range(n_tr)), list(range(n_tr, len(items)))),
+                          bs, seed, batch_tfms, device, **kwargs)
 
 # %% ../nbs/00_data.ipynb #9be52bea
 SVHN_URL = 'http://ufldl.stanford.edu/housenumbers/'
@@ -136,11 +247,6 @@ def _read_svhn(fn):
     x = torch.from_numpy(np.ascontiguousarray(m['X'].transpose(3, 2, 0, 1)))
     y = torch.from_numpy(m['y'].astype(np.int64).reshape(-1)) % 10
     return x, y
-
-class _TensorImageItem(Transform):
-    "Index -> image in [0,1] of in-memory uint8 images."
-    def __init__(self, x): self.x = x
-    def encodes(self, i:int): return TensorImage(self.x[i].float() / 255.)
 
 class _TensorLabelItem(Transform):
     "Index -> label of in-memory labels."

@@ -1,0 +1,480 @@
+"""PART on natural images: AT against PART and TRADES against PART-T on CIFAR-10 (JPEG) at CPU scale, over 3 seeds,
+with an eps_low/eps sweep and the reference code's budget rule on one seed.
+
+    .venv/bin/python bench/bench_cifar.py                 # the whole study (resumable), `make bench-cifar`
+    .venv/bin/python bench/bench_cifar.py --core          # only AT and PART, 3 seeds
+    .venv/bin/python bench/bench_cifar.py --report        # tables and plots from the runs finished so far, training nothing
+    .venv/bin/python bench/bench_cifar.py --quick         # a smoke test: AT and PART, 1 seed, 2 epochs on 512 images
+
+Data: `../shared/data/cifar10-jpeg.tgz` (`--archive`), the official CIFAR-10 images as JPEG of quality 75, so the figures
+are CIFAR-10 (JPEG) figures. Every run is `part_nb.cli.train_one(..., preset='cpu')`, the settings of
+`part_nb.cli.PRESETS['cpu']`: SmallVGG (73,000 parameters, CAM at its 8x8 block), a class-balanced 10,000 training images
+with flips, PGD-5 with step 2.5/255 at eps 8/255 (PART: eps_low 7/255), 12 epochs of which 3 are burn-in, one-cycle SGD
+peaking at 0.05, weight decay 5e-4, batch 128. The models were timed side by side before choosing (`--time_models`,
+in `cifar.json` and bench/RESULTS.md).
+
+Evaluation, on the same test images for every run: natural accuracy on all 10,000; PGD-20, CW-30, MMA-20 and their
+per-image worst case on a class-balanced 2,000 (`--n_eval`); AutoAttack (standard, pyautoattack) with the other attacks
+again on the first 500 of those (`--n_aa`), for the worst case of all four.
+
+PART's burn-in is its baseline's training: each baseline run keeps its checkpoint at the end of the burn-in and the PART
+runs of that seed continue from it (tests/test_cli.py checks that this gives the weights of training from scratch).
+Runs go to `--workers` subprocesses with one torch thread each; each run checkpoints every epoch and writes
+bench/cifar/runs/<name>/result.json when done, so a stopped study continues where it was with the same command.
+Runs are done in order of priority: the core (AT, PART; seeds 0, 1, 2) first, then TRADES and PART-T, then the sweep
+and the reference rule. `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
+from whatever has finished.
+"""
+import argparse, datetime, json, math, os, platform, signal, sys, time, warnings
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import bench_accuracy as BA # the runner (subprocesses, resume, reuse) and the statistics of the MNIST-5k study
+
+ROOT = BENCH.parent
+ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
+OUT = BENCH/'cifar' # committed: a study that spans sessions continues from what is here
+ATTACKS = ('natural', 'pgd20', 'cw', 'mma')
+AA_ATTACKS = ATTACKS + ('aa',)
+COLUMNS = {'natural': 'natural (10,000)', 'pgd20': 'PGD-20', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3',
+           'aa': 'AutoAttack', 'worst4': 'worst of 4'}
+PAIRS = (('at', 'part'), ('trades', 'part-t'))
+PART_RATIO = 7 / 8
+RESULT_VERSION = 1
+
+
+# ---------------------------------------------------------------- one run (in a worker process)
+
+def run_job(job):
+    "Train and evaluate one run (in a worker); write and return its result."
+    import torch
+    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.evaluate import evaluate_robustness
+    out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
+    out.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
+    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
+    met, resumed = BA._finished_training(out, {k: v for k, v in s.items() if k not in ('n_aa', 'data_path')}), None
+    if met is None:
+        if (out/'checkpoint.pth').exists():
+            try: met, resumed = train_one(s['method'], 'cifar10', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
+            except UsageError: met = None # a checkpoint of other settings: start afresh
+        if met is None: met = train_one(s['method'], 'cifar10', out=out, progress=False, keep=keep, init_from=init, **kw)
+    else: resumed = 'trained'
+    t1, c1 = time.perf_counter(), time.process_time()
+    rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})
+    dls = make_dls(rs) # all 10,000 test images, in class-balanced round-robin order
+    model = make_model(rs['model'], dls.c, 3)
+    model.load_state_dict(torch.load(out/'model.pth', map_location='cpu', weights_only=True))
+    natural = float(evaluate_robustness(model.eval(), dls.valid, rs['eps'], attacks=('natural',), progress=False)['accuracy']['natural'])
+    t2 = time.perf_counter()
+    table = evaluate_robustness(model.eval(), dls.valid, rs['eps'], attacks=AA_ATTACKS, n=s['n_aa'], seed=s['seed'], progress=False)
+    aa_table = {k: float(v) for k, v in table['accuracy'].items()}
+    t3, c3 = time.perf_counter(), time.process_time()
+    r, hist = met['robustness'], met['epochs']
+    result = dict(version=RESULT_VERSION, name=job['name'], method=s['method'], seed=s['seed'], ratio=job['ratio'],
+                  budget=s['budget'], settings=s, robustness=r, robustness_aa_subset=aa_table,
+                  accuracy={'natural': natural, 'pgd20': r['pgd20'], 'cw': r['cw'], 'mma': r['mma'], 'worst3': r['worst-case'],
+                            'aa': aa_table['aa'], 'worst4': aa_table['worst-case'], 'natural_eval': r['natural']},
+                  time_per_epoch=met['time_per_epoch'],
+                  time_train_per_epoch=sum(e['time_train'] for e in hist) / len(hist) if hist else None,
+                  epochs_trained=len(hist), history=hist, resumed_from=resumed, init_from=init, threads=torch.get_num_threads(),
+                  seconds=dict(train_and_eval=round(t1 - t0, 1), natural_10k=round(t2 - t1, 1), autoattack=round(t3 - t2, 1),
+                               total=round(t3 - t0, 1)),
+                  cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c3 - c1, 1)),
+                  finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
+    BA._write_json(out/'result.json', result)
+    (out/'checkpoint.pth').unlink(missing_ok=True)
+    return result
+
+
+def _interruptible():
+    "SIGINT and SIGTERM raise KeyboardInterrupt, also when started in the background (where the shell ignores SIGINT)."
+    for sig in (signal.SIGINT, signal.SIGTERM): signal.signal(sig, signal.default_int_handler)
+
+
+def job_main(fn):
+    "Entry point of a run's subprocess: one torch thread; exit status 130 when interrupted (a checkpoint is written)."
+    _interruptible()
+    import torch
+    torch.set_num_threads(1)
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    job = json.loads(Path(fn).read_text())
+    try: run_job(job)
+    except KeyboardInterrupt as e:
+        print(f"interrupted: {e}", flush=True); sys.exit(130)
+
+
+# ---------------------------------------------------------------- the plan
+
+def train_kw(a, seed, eps_low=None, budget=None):
+    "The overrides of `train_one` for one run: the cpu preset, plus what the study sets."
+    kw = dict(preset='cpu', seed=seed, data_path=str(a.archive), attacks=ATTACKS, n_eval=a.n_eval, epochs=a.epochs,
+              burn_in=a.burn_in, n_train=a.n_train, eps_low=eps_low, budget=budget)
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def settings_of(method, seed, a, eps_low=None, budget=None):
+    "The JSON-normalised settings of one run, as `result.json` stores them."
+    from part_nb.cli import run_settings
+    s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
+    return BA._json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
+
+
+def plan(a):
+    "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
+    jobs, sweep = {}, {}
+    script = str(Path(__file__).resolve())
+    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None):
+        name = name or f'{method}-seed{seed}'
+        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority,
+                                   settings=settings_of(method, seed, a, eps_low, budget),
+                                   train_kw=train_kw(a, seed, eps_low, budget), cost=BA.COST[method] * a.epochs))
+        return name
+    for sd in a.seeds:
+        for m in a.methods: add(m, sd, 0 if m in ('at', 'part') else 1, PART_RATIO if m.startswith('part') else None)
+    eps = settings_of('part', 0, a)['eps']
+    if 'at' in a.methods and 'part' in a.methods:
+        for r in a.sweep:
+            names = []
+            for sd in a.sweep_seeds:
+                if math.isclose(r, 1.0): names.append(add('at', sd, 0)) # PART with eps_low = eps is AT, weight for weight
+                elif math.isclose(r, PART_RATIO): names.append(add('part', sd, 0, PART_RATIO))
+                else: names.append(add('part', sd, 2, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
+            sweep[r] = names
+        for b in a.budgets:
+            if b != 'paper':
+                for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
+    if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
+        for job in jobs.values():
+            base = f"{BA.BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
+            if base not in jobs: continue
+            jobs[base]['keep'] = [a.burn_in]
+            job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
+                       cost=BA.COST[job['settings']['method']] * (a.epochs - a.burn_in))
+    return jobs, sweep
+
+
+# ---------------------------------------------------------------- statistics and report
+
+def finished(jobs):
+    "name -> result.json of the runs finished with the planned settings."
+    out = {}
+    for name, job in jobs.items():
+        try: res = json.loads((Path(job['dir'])/'result.json').read_text())
+        except (OSError, ValueError): continue
+        if res.get('version') == RESULT_VERSION and res.get('settings') == job['settings']: out[name] = res
+    return out
+
+
+def aggregate(results, a):
+    "Summary per method (mean, std over seeds), paired differences PART - baseline per seed, sweep and budget rows."
+    summary = {}
+    for m in a.methods:
+        rs = [results[f'{m}-seed{sd}'] for sd in a.seeds if f'{m}-seed{sd}' in results]
+        if not rs: continue
+        summary[m] = dict(seeds=[r['seed'] for r in rs],
+                          **{c: dict(zip(('mean', 'std'), BA._mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
+                          time_train_per_epoch=dict(zip(('mean', 'std'), BA._mean_std([r['time_train_per_epoch'] for r in rs]))))
+    paired = {}
+    for base, part in PAIRS:
+        seeds = [sd for sd in a.seeds if f'{base}-seed{sd}' in results and f'{part}-seed{sd}' in results]
+        if not seeds: continue
+        d = {}
+        for c in COLUMNS:
+            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
+            m, sdv = BA._mean_std(diffs)
+            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
+        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+    return summary, paired
+
+
+def verdict(paired, col_nat='natural', col_rob='worst3'):
+    "The verdict on the paper's claim (higher natural accuracy at equal robustness), from the paired differences."
+    lines = []
+    t95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95%, by degrees of freedom
+    for k, d in paired.items():
+        n, nat, rob = d[col_nat]['n'], d[col_nat], d[col_rob]
+        if n < 2 or nat['se'] in (None, 0) or rob['se'] in (None, 0):
+            lines.append(f"{k}: {n} paired seed(s), too few for a verdict (natural {nat['mean']:+.1f}, robust {rob['mean']:+.1f} points)")
+            continue
+        t = t95.get(n - 1, 2.0)
+        def word(x):
+            lo, hi = x['mean'] - t * x['se'], x['mean'] + t * x['se']
+            return ('higher' if lo > 0 else 'lower' if hi < 0 else 'no significant difference'), lo, hi
+        wn, ln, hn = word(nat); wr, lr, hr = word(rob)
+        lines.append(f"{k} over {n} seeds: natural {nat['mean']:+.1f} points (95% CI {ln:+.1f} to {hn:+.1f}: {wn}); "
+                     f"worst of PGD-20/CW/MMA {rob['mean']:+.1f} points (95% CI {lr:+.1f} to {hr:+.1f}: {wr})")
+    return lines
+
+
+def markdown_tables(summary, paired, results, sweep, a):
+    "The Markdown tables of the report."
+    md = ['| method | seeds | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |', '|---|---|' + '---:|' * (len(COLUMNS) + 1)]
+    for m, s in summary.items():
+        md.append(f"| {m} | {' '.join(map(str, s['seeds']))} | " + ' | '.join(BA._cell(s[c]) for c in COLUMNS)
+                  + f" | {BA._cell(s['time_train_per_epoch'], 0)} |")
+    if paired:
+        md += ['', '| paired difference (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|---|' + '---:|' * len(COLUMNS)]
+        for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
+    extra = [(f"eps_low/eps {r:g}", names) for r, names in sorted(sweep.items(), reverse=True)]
+    extra += [(f"budget '{n.split('-')[1]}'", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.budgets]
+    rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
+    if rows:
+        md += ['', f"| PART variant (seed {' '.join(map(str, a.sweep_seeds))}) | " + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
+        for label, rs in rows:
+            md.append(f'| {label} | ' + ' | '.join(f"{BA._mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
+    return '\n'.join(md)
+
+
+def plot(summary, results, sweep, fn, title, a):
+    "Natural accuracy against AutoAttack (left) and against the worst of PGD-20/CW/MMA (right), with the sweep."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = [(r, [results[n] for n in names]) for r, names in sorted(sweep.items(), reverse=True) if all(n in results for n in names)]
+    fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
+    for ax, rob, label in ((axs[0], 'aa', f'AutoAttack accuracy (%, {a.n_aa} images)'),
+                           (axs[1], 'worst3', f'worst of PGD-20, CW, MMA (%, {a.n_eval} images)')):
+        for m, s in summary.items():
+            part = m.startswith('part')
+            ax.errorbar(s['natural']['mean'], s[rob]['mean'], xerr=s['natural']['std'], yerr=s[rob]['std'], fmt='o' if part else 's',
+                        mfc=BA.PAIR_COLOURS[m] if part else 'white', color=BA.PAIR_COLOURS[m], capsize=3, label=f"{m} ({len(s['seeds'])} seeds)", ms=6)
+            for sd in s['seeds']:
+                r = results[f'{m}-seed{sd}']['accuracy']
+                ax.scatter(r['natural'], r[rob], s=10, alpha=.4, color=BA.PAIR_COLOURS[m])
+        if len(rows) > 1:
+            xs = [BA._mean_std([x['accuracy']['natural'] for x in rs])[0] for _, rs in rows]
+            ys = [BA._mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
+            ax.plot(xs, ys, ':', color='gray', marker='.', zorder=0, label=f"eps_low/eps sweep (seed {' '.join(map(str, a.sweep_seeds))})")
+            for (r, _), x, y in zip(rows, xs, ys): ax.annotate(f'{r:g}', (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
+        ax.set_xlabel('natural accuracy (%, 10,000 test images)'); ax.set_ylabel(label); ax.grid(alpha=.3)
+    axs[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(); fig.savefig(fn, dpi=100); plt.close(fig)
+
+
+def plot_cams(run_dir, fn, a, n=8):
+    "Test images, their GradCAM under the trained PART model, and the budgets of the 'paper' and 'reference' rules."
+    import torch, matplotlib
+    matplotlib.use('Agg')
+    from part_nb.cli import run_settings, make_dls, make_model
+    from part_nb.cam import class_activation_map, cam_budget, show_cam
+    s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n})
+    dls = make_dls(s)
+    model = make_model(s['model'], dls.c, 3)
+    model.load_state_dict(torch.load(Path(run_dir)/'model.pth', map_location='cpu', weights_only=True))
+    x = dls.valid.one_batch()[0][:n].cpu()
+    cmap = class_activation_map(model.eval(), x)
+    budgets = {"'paper' budget\n(white: 8/255)": cam_budget(model, x, s['eps'], s['eps_low'], mode='paper'),
+               "'reference' budget\n(per channel)": cam_budget(model, x, s['eps'], s['eps_low'], mode='reference')}
+    fig = show_cam(x, cmap, budgets, n=n)
+    fig.savefig(fn, dpi=90, bbox_inches='tight')
+
+
+def report(jobs, sweep, a, t0=None):
+    "Aggregate what has finished; print the tables; write cifar.json and the plots."
+    import torch
+    results = finished(jobs)
+    summary, paired = aggregate(results, a)
+    tables = markdown_tables(summary, paired, results, sweep, a)
+    print('\n' + tables)
+    lines = verdict(paired)
+    for l in lines: print(l)
+    title = (f"CIFAR-10 (JPEG), SmallVGG, eps 8/255 (PART: eps_low 7/255), PGD-{settings_of('at', 0, a)['steps']}, "
+             f"{a.epochs} epochs ({a.burn_in} burn-in), {a.n_train} training images")
+    a.out.mkdir(parents=True, exist_ok=True)
+    if summary: plot(summary, results, sweep, a.plot, title, a)
+    if 'part-seed0' in results: plot_cams(jobs['part-seed0']['dir'], a.cams, a)
+    s0 = next(iter(jobs.values()))['settings']
+    out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_cifar.py'] + sys.argv[1:]),
+               date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
+               nproc=os.cpu_count(), torch=torch.__version__, threads_per_run=1, workers=a.workers, quick=a.quick,
+               settings={k: s0[k] for k in ('data', 'model', 'eps', 'alpha', 'steps', 'opt', 'lr', 'mom', 'wd', 'bs', 'schedule', 'pad',
+                                            'n_train', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
+               eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_seeds=a.sweep_seeds,
+               planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
+               summary=summary, paired_differences=paired, verdict=lines, tables_markdown=tables,
+               runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
+               run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=os.path.relpath(a.plot, ROOT),
+               cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),
+               important_px={n: 100 * sum(e['important_px'] for e in rs) / len(rs) for n, r in results.items()
+                             if (rs := [e for e in r['history'] if e['epoch'] >= a.burn_in and 'important_px' in e])
+                             and r['method'].startswith('part')},
+               times={m: dict(train=BA._mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
+                              total=BA._mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
+                      for m, s in summary.items()})
+    BA._write_json(a.out/'cifar.json', out)
+    if not a.quick: write_section(out)
+    print(f"\n{len(results)}/{len(jobs)} runs finished; written to {a.out/'cifar.json'}" + (f" and {a.plot}" if summary else ''))
+    return out
+
+
+# ---------------------------------------------------------------- the section of bench/RESULTS.md
+
+SECTION = '## CIFAR-10 (JPEG) at CPU scale'
+
+
+def _pct(v): return 'n/a' if v is None else f'{v:.1f}'
+
+
+def results_section(c, results_md=BENCH/'RESULTS.md'):
+    "The Markdown lines of RESULTS.md's CIFAR-10 section, from cifar.json (`c`)."
+    rel = lambda p: os.path.relpath(ROOT/p, Path(results_md).resolve().parent)
+    st, done, planned = c['settings'], c['finished'], c['planned']
+    md = [SECTION, '',
+          f"Written by `{c['command']}` on {c['date']} from the runs finished so far: **{len(done)} of {len(planned)}**"
+          + (f" (still to run: {', '.join(c['missing'])}; the same command continues the study where it stopped)." if c['missing'] else '.'),
+          '', "Data: `../shared/data/cifar10-jpeg.tgz`, the official CIFAR-10 images stored as JPEG of quality 75, so these are "
+          "CIFAR-10 (JPEG) figures, close to but not directly comparable with published CIFAR-10 figures. Setting "
+          f"(`part_train --preset cpu`): SmallVGG, a class-balanced {st['n_train']:,} training images with flips, PGD-{st['steps']} "
+          f"with step {st['alpha'] * 255:g}/255 at eps {st['eps'] * 255:g}/255 (PART: eps_low {c['eps_low_part'] * 255:g}/255), "
+          f"{st['epochs']} epochs of which {st['burn_in']} are burn-in, one-cycle SGD at lr {st['lr']:g} (momentum {st['mom']:g}, "
+          f"weight decay {st['wd']:g}), batch {st['bs']}, one torch thread per run, {c['workers']} runs at a time on {c['nproc']} cores. "
+          f"Evaluation on the same test images for every run: natural accuracy on all 10,000; PGD-20, CW and MMA and their "
+          f"per-image worst case on a class-balanced {st['n_eval']:,}; AutoAttack (standard) and the worst case of all four on "
+          f"the first {st['n_aa']} of those. PART continues from its baseline's checkpoint at the end of the burn-in.", '']
+    t = c.get('model_timing')
+    if t:
+        base = t['models']['SmallVGG (width 16)']
+        md += ['### Choosing the model', '',
+               f"One forward-backward pass of a 128-image batch with input gradients, {t['threads']} torch threads, candidates "
+               f"alternating, median of {t['rounds']} rounds (and the best), measured on {t['date']} at a load average of "
+               f"{t['load_avg'][0]:.1f} (`python bench/bench_cifar.py --time_models`):", '',
+               '| model | parameters | s per pass (median) | best | median / SmallVGG |', '|---|---:|---:|---:|---:|']
+        md += [f"| {k} | {r['params']:,} | {r['seconds']:.3f} | {r['best']:.3f} | {r['seconds'] / base['seconds']:.1f} |"
+               for k, r in t['models'].items()]
+        md += ['', "SmallVGG at width 16 is the one network here whose PGD-5 epoch over 10,000 images fits in about a minute per "
+               "core, so that 3 seeds of the core (AT and PART) fit in about two hours on two cores. Its accuracy under AT in "
+               "this setting is the `at` row below.", '']
+    if c['summary']:
+        md += ['### Results', '', c['tables_markdown'], '',
+               "Accuracies in %, mean ± standard deviation over the seeds; a paired difference is PART minus its baseline "
+               "on the same seed, whose burn-in the two runs share. 'worst of 3' is the per-image worst case of PGD-20, CW "
+               "and MMA, 'worst of 4' adds AutoAttack on its subset.", '']
+        if c['verdict']: md += ['**Verdict** (paired t, two-sided 95%):', ''] + [f'- {l}' for l in c['verdict']] + ['']
+        px = [r['important_px'] for n, r in c.get('important_px', {}).items()]
+        if px: md += [f"PART kept eps on {min(px):.0f}-{max(px):.0f}% of the pixels (mean over its reweighted epochs, per run).", '']
+        md += [f"![trade-off]({rel(c['plot'])})", '']
+    if c.get('cams'):
+        md += [f"![CAMs and budgets of the trained PART model (seed 0)]({rel(c['cams'])})", '',
+               "*Test images, their GradCAM under the PART model of seed 0, and the important pixels of the two budget rules: "
+               "white where the paper's rule keeps eps; in colour, the channels where the reference code's rule keeps it.*", '']
+    times = c.get('times')
+    if times:
+        md += ['### Time', '', f"Measured per run (wall time, one thread, {c['workers']} runs at a time, with other jobs on the "
+               "machine part of the time): " + '; '.join(f"{m} {v['train']:.0f} s per training epoch, {v['total'] / 60:.0f} min "
+               f"per run" for m, v in times.items()) + f". All finished runs together: {c['run_seconds'] / 3600:.1f} run-hours.", '']
+    return md
+
+
+def write_section(c, fn=BENCH/'RESULTS.md'):
+    "Replace (or add, before the GPU section) the CIFAR-10 section of RESULTS.md."
+    fn = Path(fn)
+    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
+    new = results_section(c, fn)
+    if SECTION in lines:
+        i = lines.index(SECTION)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
+    else:
+        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
+    fn.write_text('\n'.join(lines[:i] + new + lines[j:]) + '\n')
+
+
+# ---------------------------------------------------------------- choosing the model: forward-backward time
+
+def time_models(a, rounds=7):
+    "Seconds of one forward-backward pass (with input gradients) of a 128-image batch, candidates alternating, median of `rounds`."
+    import torch, torch.nn as nn, torch.nn.functional as F
+    from part_nb.models import SmallVGG, ResNet18, PreActBlock
+    torch.set_num_threads(2)
+    class PreActResNet20(nn.Module): # a narrow pre-activation ResNet-20 (16-32-64 channels), a candidate only
+        def __init__(self, w=16):
+            super().__init__()
+            self.conv = nn.Conv2d(3, w, 3, 1, 1, bias=False)
+            blocks, ni = [], w
+            for i, nf in enumerate((w, 2*w, 4*w)):
+                for j in range(3): blocks.append(PreActBlock(ni, nf, 2 if j == 0 and i > 0 else 1)); ni = nf
+            self.blocks, self.bn, self.fc = nn.Sequential(*blocks), nn.BatchNorm2d(ni), nn.Linear(ni, 10)
+        def forward(self, x): return self.fc(F.adaptive_avg_pool2d(F.relu(self.bn(self.blocks(self.conv(x)))), 1).flatten(1))
+    cands = {'SmallVGG (width 16)': SmallVGG(), 'SmallVGG (width 32)': SmallVGG(width=32),
+             'PreAct ResNet-20 (width 16)': PreActResNet20(), 'ResNet-18': ResNet18()}
+    x, y = torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,))
+    times = {k: [] for k in cands}
+    for r in range(rounds + 1):
+        for k, m in (list(cands.items()) if r % 2 else list(cands.items())[::-1]):
+            xi = x.clone().requires_grad_()
+            t = time.perf_counter(); F.cross_entropy(m(xi), y).backward(); el = time.perf_counter() - t
+            if r: times[k].append(el) # round 0 is a warm-up
+    rows = {k: dict(params=sum(p.numel() for p in m.parameters()), seconds=sorted(v)[len(v) // 2], best=min(v))
+            for (k, m), v in zip(cands.items(), times.values())}
+    res = dict(threads=2, batch=128, rounds=rounds, load_avg=os.getloadavg(), date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+               models=rows)
+    a.out.mkdir(parents=True, exist_ok=True)
+    BA._write_json(a.out/'model_timing.json', res)
+    for k, r in rows.items(): print(f"{k}: {r['params']:,} parameters, {r['seconds']:.3f} s (best {r['best']:.3f} s)")
+    return res
+
+
+def _load_timing(a):
+    try: return json.loads((a.out/'model_timing.json').read_text())
+    except (OSError, ValueError): return None
+
+
+# ---------------------------------------------------------------- main
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--archive', type=Path, default=ARCHIVE, help='CIFAR-10 archive or folder [../shared/data/cifar10-jpeg.tgz]')
+    p.add_argument('--methods', nargs='+', default=['at', 'part', 'trades', 'part-t'], choices=['at', 'part', 'trades', 'part-t'])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=12)
+    p.add_argument('--burn_in', type=int, default=3)
+    p.add_argument('--n_train', type=int, default=10_000)
+    p.add_argument('--n_eval', type=int, default=2000, help='test images for PGD-20, CW and MMA')
+    p.add_argument('--n_aa', type=int, default=500, help='test images for AutoAttack (and the worst case of all four)')
+    p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.875, 0.75, 0.5], help="PART's eps_low/eps ratios")
+    p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
+    p.add_argument('--budgets', nargs='*', default=['paper', 'reference'], help="PART's budget rules compared on the sweep seeds")
+    p.add_argument('--core', action='store_true', help='only AT and PART on the seeds (no TRADES, sweep or reference rule)')
+    p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
+    p.add_argument('--quick', action='store_true', help='AT and PART, seed 0, 2 epochs (1 burn-in) on 512 images, n_eval 100, n_aa 20')
+    p.add_argument('--report', action='store_true', help='only aggregate the finished runs: tables, cifar.json, plots')
+    p.add_argument('--time_models', action='store_true', help='time the candidate models (forward-backward of 128 images)')
+    p.add_argument('--out', type=Path, default=None, help='output folder [bench/cifar, bench/out/cifar-quick with --quick]')
+    p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.core: a.methods, a.sweep, a.budgets = ['at', 'part'], [], ['paper']
+    if a.quick:
+        a.methods, a.seeds, a.epochs, a.burn_in, a.n_train, a.n_eval, a.n_aa = ['at', 'part'], [0], 2, 1, 512, 100, 20
+        a.sweep, a.budgets = [], ['paper']
+    a.out = a.out or (BENCH/'out'/'cifar-quick' if a.quick else OUT)
+    a.plot = a.out/'tradeoff_cifar.png' if a.quick else BENCH/'tradeoff_cifar.png'
+    a.cams = a.out/'cams_cifar.png' if a.quick else BENCH/'cams_cifar.png'
+    a.archive = a.archive.resolve()
+    return a
+
+
+def main(argv=None):
+    a = parse(argv)
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    if a._job: return job_main(a._job)
+    _interruptible()
+    if a.time_models: return time_models(a)
+    if not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
+    jobs, sweep = plan(a)
+    if a.report: return report(jobs, sweep, a)
+    if not a.quick and _load_timing(a) is None: time_models(a)
+    print(f"{len(jobs)} runs: {', '.join(sorted(jobs, key=lambda n: (jobs[n]['priority'], n)))}", flush=True)
+    try: results = BA.run_all(jobs, a.workers)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
+              "the same command continues from there", flush=True)
+        sys.exit(130)
+    report(jobs, sweep, a)
+    if any(r is None for r in results.values()): sys.exit(1)
+
+
+if __name__ == '__main__': main()
