@@ -160,8 +160,8 @@ class Skipped(Exception):
 
 
 def step_notebooks(a, work, deadline):
-    try: import nbdev # noqa: F401
-    except ImportError: raise Skipped('nbdev is not installed in this environment') from None
+    import importlib.util
+    if importlib.util.find_spec('nbdev') is None: raise Skipped('nbdev is not installed in this environment')
     if a.device == 'cuda':
         nbs = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if '#| cuda' in p.read_text() and p.name not in SKIP_NOTEBOOKS)
         flags = 'cuda'
@@ -186,9 +186,12 @@ def _fp16_data(a, dev):
     if a.cifar:
         from part_nb.data import cifar10_dls
         dls = cifar10_dls(path=a.cifar, n_train=n_train, n_valid=n_valid, bs=bs, device=dev)
-        return dls, ResNet18(), f'ResNet-18 on the first {n_train} CIFAR-10 (JPEG) training images'
-    dls = quadrant_dls(n_train=n_train, n_valid=n_valid, bs=bs, size=32, device=dev)
-    return dls, (TinyCNN() if a.quick else ResNet18(4)), f'{"TinyCNN" if a.quick else "ResNet-18"} on {n_train} synthetic quadrant images'
+        data = f'{n_train} CIFAR-10 (JPEG) training images'
+    else:
+        dls = quadrant_dls(n_train=n_train, n_valid=n_valid, bs=bs, size=32, device=dev)
+        data = f'{n_train} synthetic quadrant images'
+    model, name = (TinyCNN(dls.c), 'TinyCNN') if a.quick else (ResNet18(dls.c), 'ResNet-18')
+    return dls, model, f'{name} on {data}'
 
 
 def step_fp16(a, work, deadline):
@@ -318,7 +321,7 @@ def step_cifar10(a, work, deadline):
     import torch
     from part_nb.cli import compare, run_settings, summary_markdown
     common = dict(data_path=str(a.cifar), download=False)
-    if a.quick: common.update(n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
+    if a.quick: common.update(model='smallcnn', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
     else: common.update(n_eval=1000, attacks=('natural', 'pgd20', 'cw', 'mma'))
     burn_in = 1
     s = run_settings('at', 'cifar10', epochs=2, burn_in=burn_in, **common)
@@ -449,7 +452,7 @@ def bench_section(bm):
 
 def cifar_section(cf):
     s, p = cf['settings'], cf['plan']
-    md = ['## CIFAR-10 (JPEG): AT against PART, ResNet-18', '',
+    md = [f"## CIFAR-10 (JPEG): AT against PART, {s['model']}", '',
           f"`part_nb.cli.compare(('at', 'part'), seeds=(0,), data='cifar10', epochs={cf['epochs']}, burn_in={cf['burn_in']}, ...)`: "
           f"{'all' if s['n_train'] is None else s['n_train']} training images, validation on "
           f"{'all 10,000' if s['n_valid'] is None else s['n_valid']} test images, robustness on the first {s['n_eval']}; "
@@ -497,6 +500,7 @@ def main(argv=None):
         print('gpu_check: no CUDA device on this machine: nothing was measured and no file was written.')
         return 0
     if a.wheels: use_wheels(a.wheels)
+    if str(ROOT) not in sys.path: sys.path.insert(1, str(ROOT)) # part_nb from this checkout, installed or not
     if a.cifar: a.cifar = str(Path(a.cifar).resolve())
     if a.device == 'cpu':
         from fastai.torch_core import default_device
