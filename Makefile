@@ -62,3 +62,41 @@ check-sync: $(STAMP)
 	$(BIN)/nbdev_export
 	@git diff --exit-code --stat -- nbs part_nb || { echo "nbdev_clean/nbdev_export changed tracked files: run 'make export' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- part_nb)" || { echo "nbdev_export made untracked files in part_nb/:"; git status --porcelain -- part_nb; exit 1; }
+
+# A second environment with only what part_nb needs at run time, at the newest releases that install here (fastai
+# 2.8.12 with fastcore 2.x, torch and torchvision), the way a user adds part_nb to an existing fastai environment:
+# fastai first, then `pip install .` without the dev extras, which must keep that fastai; then the pytest suite
+# (tests/ needs no nbdev). CI runs it after `make test`.
+.PHONY: test-runtime
+RT_VENV   := .venv-rt
+RT_BIN    := $(RT_VENV)/bin
+RT_STAMP  := $(RT_VENV)/.installed
+RT_FASTAI := 2.8.12
+
+$(RT_STAMP): settings.ini setup.py
+	rm -rf $(RT_VENV)
+	$(PY) -m venv $(RT_VENV)
+	$(RT_BIN)/pip install -q --upgrade pip
+	$(RT_BIN)/pip install -q torch torchvision fastai==$(RT_FASTAI) pytest
+	$(RT_BIN)/pip install -q .
+	$(RT_BIN)/python -c "import fastai, fastcore; assert fastai.__version__ == '$(RT_FASTAI)', fastai.__version__; print('runtime env: fastai', fastai.__version__, 'fastcore', fastcore.__version__)"
+	touch $(RT_STAMP)
+
+test-runtime: $(RT_STAMP)
+	$(RT_BIN)/python -c "import importlib.metadata as m; print('runtime env:', ', '.join(f'{p} {m.version(p)}' for p in ('torch', 'torchvision', 'fastai', 'fastcore', 'fasttransform', 'plum-dispatch', 'pyautoattack', 'part_nb')))"
+	$(RT_BIN)/python -m pytest -q tests
+
+# The GPU check (bench/gpu_check.py): the `#| cuda` notebook tests, PART-T under to_fp16, the benchmarks with peak CUDA
+# memory and a short CIFAR-10 AT/PART comparison -> bench/RESULTS-gpu.md. Without CUDA it says that nothing was
+# measured and exits 0. For a machine that reaches no registry: `make gpu-wheels` here, copy the CIFAR-10 archive into
+# .gpu/, carry .gpu; there `make gpu-check` uses the machine's python3 (torch, torchvision) and the wheels.
+.PHONY: gpu-wheels gpu-check
+GPU_DIR   := .gpu
+GPU_CIFAR ?= $(firstword $(wildcard $(GPU_DIR)/cifar10-jpeg.tgz ../shared/data/cifar10-jpeg.tgz))
+GPU_PY    ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-wheels: $(STAMP)
+	$(BIN)/python bench/gpu_check.py --download-wheels $(GPU_DIR)/wheels
+
+gpu-check:
+	$(GPU_PY) bench/gpu_check.py $(if $(GPU_CIFAR),--cifar $(GPU_CIFAR)) $(if $(wildcard $(GPU_DIR)/wheels),--wheels $(GPU_DIR)/wheels)

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib
 import matplotlib.pyplot as plt
 from fastai.vision.all import *
-from fastcore.script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`
+from .script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`; fastcore 2 has no `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
 from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet
 from .testing import seed_everything

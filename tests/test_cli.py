@@ -59,7 +59,7 @@ def test_train_writes_files(tmp_path):
 
 def cli(fn, *args):
     "Parse `args` with the console script's own parser and call it in this process (no start-up cost)."
-    from fastcore.script import anno_parser
+    from part_nb.script import anno_parser
     ns = vars(anno_parser(fn.__wrapped__).parse_args([str(a) for a in args]))
     for k in ('pdb', 'xtra'): ns.pop(k, None)
     return fn(**ns)
