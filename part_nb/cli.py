@@ -131,6 +131,12 @@ def _check_settings(s):
         raise UsageError(f"--burn_in ({s['burn_in']}) must be smaller than --epochs ({s['epochs']}): {s['method']} reweights pixels "
                          f"only after the burn-in, so it would train exactly like {BASELINE[s['method']]}")
     if s['pad'] < 0: raise UsageError(f"pad must be >= 0, got {s['pad']}")
+    # options that the data set would ignore: a run must not look as if it had used them
+    if s['size'] is not None and s['kind'] != 'folder':
+        raise UsageError(f"--size resizes the images of a folder; {s['data']} has its own size: leave --size out")
+    if s['data_path'] is not None and s['kind'] in ('mnist5k', 'folder'):
+        raise UsageError(f"--data_path says where cifar10, svhn or tinyimagenet are; {s['data']} does not use it: leave it out"
+                         + (" or pass the folder as --data" if s['kind'] == 'mnist5k' else ''))
     for k in ('n_train', 'n_valid', 'n_eval', 'size'):
         if s[k] is not None and s[k] < 1: raise UsageError(f"--{k} must be >= 1, got {s[k]}")
     if s['n_eval'] is not None and s['n_valid'] is not None and s['n_eval'] > s['n_valid']:
@@ -494,12 +500,15 @@ _CK_KEYS = ('model', 'opt', 'epoch', 'history', 'settings', 'rng', 'rng_dl')
 def _read_checkpoint(fn:Path, what:str)->dict:
     "A part_nb checkpoint, or a one-line `UsageError` saying that `fn` is damaged or something else."
     try:
-        ck = torch.load(fn, map_location=default_device(), weights_only=True)
+        with warnings.catch_warnings(): # torch warns about the pickle protocol of files it then refuses anyway
+            warnings.simplefilter('ignore')
+            ck = torch.load(fn, map_location=default_device(), weights_only=True)
         missing = [k for k in _CK_KEYS if k not in ck] if isinstance(ck, dict) else list(_CK_KEYS)
         if missing: raise ValueError(f"not a part_nb checkpoint (no {', '.join(missing)})")
         return ck
     except Exception as e:
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if 'Weights only load failed' in why: why = 'it holds Python objects besides tensors and plain data, which are not loaded'
         raise UsageError(f"{what}: cannot read the checkpoint {fn} ({type(e).__name__}: {why[:200]}): it is damaged or not a part_nb "
                          "checkpoint") from None
 

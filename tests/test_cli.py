@@ -84,21 +84,33 @@ def cli(fn, *args):
     (['--attacks', 'natural', 'fgsm3'], "unknown attack 'fgsm3'"),
     (['--epochs', '2', '--burn_in', '2'], 'must be smaller than --epochs'),
     (['--n_train', '5000'], 'n_train'),
-    (['--data', '{tmp}/imgs', '--model', 'smallcnn', '--bs', '4'], 'pass --size 28'),
-    (['--data', '{tmp}/imgs', '--bs', '64'], 'fewer than the batch size 64'),
-    (['--data', '{tmp}/imgs', '--bs', '4', '--autoattack'], 'at least 4 classes'),
+    (['--size', '32'], '--size resizes the images of a folder'),
 ])
 def test_bad_arguments(tmp_path, capsys, args, msg):
     (tmp_path/'a_file').write_text('not a folder'); (tmp_path/'empty').mkdir()
-    for c in ('cat', 'dog'):
-        (tmp_path/'imgs'/c).mkdir(parents=True)
-        for i in range(4): PIL.Image.new('RGB', (20, 20), (40 * i, 0, 0)).save(tmp_path/'imgs'/c/f'{i}.png')
     from part_nb.cli import part_train
-    with pytest.raises(SystemExit) as e: cli(part_train, '--out', tmp_path/'run', *[a.format(tmp=tmp_path) for a in args], *TINY)
+    with pytest.raises(SystemExit) as e: cli(part_train, '--out', tmp_path/'run', *TINY, *[a.format(tmp=tmp_path) for a in args])
     assert e.value.code == 2
     line = _error_line(capsys.readouterr().err)
     assert line.startswith('part_train: error: ') and msg in line, line
     assert not (tmp_path/'run').exists() # an early error leaves no empty --out folder
+
+@pytest.mark.parametrize('args, msg', [
+    (['--model', 'smallcnn', '--bs', '4'], 'pass --size 28'), # found by a forward pass, not by a traceback in the first batch
+    (['--bs', '64'], 'fewer than the batch size 64'), # fastai would drop the only, partial batch and train on nothing
+    (['--bs', '4', '--autoattack'], 'at least 4 classes'), # AutoAttack's targeted attacks, which run after training
+    (['--bs', '4', '--n_eval', '100'], '--n_eval 100'),
+])
+def test_bad_folder_arguments(tmp_path, capsys, args, msg):
+    "A folder of 2 x 4 images: what cannot work is found before training, and no --out folder is left behind."
+    for c in ('cat', 'dog'):
+        (tmp_path/'imgs'/c).mkdir(parents=True)
+        for i in range(4): PIL.Image.new('RGB', (20, 20), (40 * i, 0, 0)).save(tmp_path/'imgs'/c/f'{i}.png')
+    from part_nb.cli import part_train
+    with pytest.raises(SystemExit) as e:
+        cli(part_train, '--out', tmp_path/'run', '--data', tmp_path/'imgs', '--steps', '1', '--attacks', 'natural', *args)
+    assert e.value.code == 2 and msg in _error_line(capsys.readouterr().err)
+    assert not (tmp_path/'run').exists()
 
 def test_bad_arguments_console(tmp_path):
     "The installed command: one line on stderr, exit code 2, nothing written."
@@ -240,13 +252,15 @@ def test_interrupt_then_resume_is_the_uninterrupted_run(tmp_path, capsys, refere
     cli(part_train, '--out', out, *RUN, '--resume')
     _same_run(out, reference)
 
-def test_sigkill_then_resume(tmp_path, reference):
+@pytest.mark.parametrize('where', ['epoch1.batch1', 'report'])
+def test_sigkill_then_resume(tmp_path, reference, where):
     "A kill leaves the last checkpoint whole (and perhaps a temporary file, removed on resume); the resumed run matches."
     out = tmp_path/'run'
-    r = run('part_train', '--out', out, *RUN, '--interrupt', 'epoch1.batch1:KILL')
+    r = run('part_train', '--out', out, *RUN, '--interrupt', f'{where}:KILL')
     assert r.returncode == -9, r.stderr
     (out/'.checkpoint.pthx1y2.tmp').write_bytes(b'half a checkpoint') # what a kill during a save leaves
-    assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == 1
+    assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == (1 if where.startswith('epoch') else 2)
+    assert not (out/'metrics.json').exists()
     r = run('part_train', '--out', out, *RUN, '--resume')
     assert r.returncode == 0, r.stderr
     _same_run(out, reference, tol=1e-4) # another process with one thread: the same run up to float rounding
