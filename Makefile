@@ -21,7 +21,7 @@ install: $(STAMP)
 
 # The main job: AT against PART on the embedded MNIST-5k digits, evaluated on 500 validation digits; prints the table.
 demo: $(STAMP)
-	$(BIN)/part_compare --out runs/demo --epochs 8 --n_eval 500
+	$(BIN)/part_compare --out runs/demo --epochs 8 --n_eval 500 --resume
 
 test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing

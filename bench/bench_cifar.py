@@ -83,7 +83,7 @@ def run_job(job):
         if (out/'checkpoint.pth').exists():
             try: met, resumed = train_one(s['method'], 'cifar10', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
             except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], 'cifar10', out=out, progress=False, keep=keep, init_from=init, **kw)
+        if met is None: met = train_one(s['method'], 'cifar10', out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
     else: resumed = 'trained'
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})

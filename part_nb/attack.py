@@ -7,10 +7,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from .cam import unwrap_model, eval_mode
+from .cam import unwrap_model, eval_mode, _own_dtype
 
 # %% auto #0
-__all__ = ['LOSSES', 'with_normalize', 'find_normalize', 'to_pixels', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
+__all__ = ['LOSSES', 'STARTS', 'with_normalize', 'find_normalize', 'to_pixels', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
 
 # %% ../nbs/03_attack.ipynb #c474ff1b
 class _Normalized(nn.Module):
@@ -25,7 +25,7 @@ class _Normalized(nn.Module):
     @property
     def cam_layer(self)->nn.Module: return self.model.cam_layer
 
-    def forward(self, x): return self.model((x - self.mean) / self.std)
+    def forward(self, x): return self.model(((x.float() - self.mean) / self.std).to(x.dtype)) # float16 in, float16 out
 
 def with_normalize(model:nn.Module, # model that expects normalised input
                    mean, # channel means: sequence or tensor with C values
@@ -82,6 +82,8 @@ def _check_budget(v, x, name, positive=False):
     except RuntimeError: ok = False
     if not ok: raise ValueError(f"`{name}` of shape {tuple(t.shape)} does not broadcast to the images {tuple(x.shape)}")
     if not torch.isfinite(t).all() or (t < 0).any(): raise ValueError(f"`{name}` must be finite and >= 0")
+    if t.numel() and t.max() > 1: # a budget of 8 meant as 8/255 would silently allow any image
+        raise ValueError(f"`{name}` is in pixel units of images in [0,1], got {t.max().item():g} (did you mean {t.max().item():g}/255?)")
     if positive and (t <= 0).all(): raise ValueError(f"`{name}` must be > 0")
     return t
 
@@ -92,9 +94,9 @@ def _check_steps(steps):
 # %% ../nbs/03_attack.ipynb #886ccee1
 @contextmanager
 def _attack_mode(model, x):
-    "The unwrapped `model` in eval mode, with grads enabled and autocast off; every submodule's mode restored on exit."
+    "The unwrapped `model` in eval mode (fed its own dtype), with grads enabled and autocast off; every submodule's mode restored on exit."
     with eval_mode(unwrap_model(model)) as m, torch.enable_grad(), torch.autocast(device_type=x.device.type, enabled=False):
-        yield m
+        yield _own_dtype(m)
 
 def _margin(z, y):
     "max_{j!=y} z_j - z_y: positive when the image is misclassified. (B,)"
@@ -110,6 +112,8 @@ def _loss_fn(loss, m, x, y):
         return lambda z: F.kl_div(F.log_softmax(z, 1), p, reduction='sum')
     raise ValueError(f"unknown loss {loss!r}: use one of {LOSSES}")
 
+STARTS = ('uniform', 'normal', 'none')
+
 def _pgd_loop(m, x, eps, alpha, steps, objective, start):
     "Ascend `objective` by signed-gradient steps, staying in [x-eps, x+eps] and [0,1] element-wise."
     lo, hi = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
@@ -122,6 +126,19 @@ def _pgd_loop(m, x, eps, alpha, steps, objective, start):
         x_adv = torch.clamp(x_adv.detach() + alpha * g.sign(), lo, hi)
     return x_adv.detach()
 
+def _round_into_box(x_adv:Tensor, x0:Tensor, eps:Tensor)->Tensor:
+    "`x_adv` in the dtype of `x0`, where rounding would leave [x0-eps, x0+eps] moved towards `x0` by one representable value."
+    y = x_adv.detach().to(x0.dtype)
+    ref, bound = x0.detach().as_subclass(Tensor).double(), torch.as_tensor(eps, device=y.device).double()
+    if torch.finfo(y.dtype).bits > 32: # float64 inputs were attacked as float32: clip to the box around x0 itself
+        y = torch.minimum(torch.maximum(y.double(), ref - bound), ref + bound).clamp(0, 1).to(y.dtype)
+    target = x0.detach().as_subclass(Tensor).to(y.dtype)
+    for _ in range(4): # for float16/bfloat16 one step suffices: x0 is representable, and x_adv lies between x0 and the bound
+        out = (y.double() - ref).abs() > bound
+        if not out.any(): return y
+        y = torch.where(out, torch.nextafter(y, target), y)
+    return torch.where((y.double() - ref).abs() > bound, target, y)
+
 # %% ../nbs/03_attack.ipynb #866a52b7
 def pgd(model:nn.Module, # classifier taking pixel-space images, returns logits (B,K)
         x:Tensor, # (B,C,H,W) clean images in [0,1]
@@ -130,17 +147,19 @@ def pgd(model:nn.Module, # classifier taking pixel-space images, returns logits 
         alpha:float|Tensor, # step size: a number or a tensor broadcastable to x (e.g. eps/4 for steps proportional to the budget)
         steps:int, # number of steps
         loss:str='ce', # 'ce' (Madry AT, MART), 'kl' (TRADES), 'cw' (CW margin loss)
-        random_start:bool=True, # start uniformly inside each element's budget ('kl' always starts at x + 0.001 N(0,1))
-       )->Tensor: # (B,C,H,W) adversarial images, each element within its own budget of x and inside [0,1]
+        random_start:bool=True, # start uniformly inside each element's budget (else at x), when `start` is None
+        start:str|None=None, # 'uniform', 'normal' (x + 0.001 N(0,1), as TRADES' and MART's code) or 'none'; None: 'normal' for 'kl', else by `random_start`
+       )->Tensor: # (B,C,H,W) adversarial images in x's dtype, each element within its own budget of x and inside [0,1]
     "L-inf projected gradient ascent of `loss` in pixel space, with a per-element budget `eps`."
     x0 = x; x = _check_x(x)
     if loss not in LOSSES: raise ValueError(f"unknown loss {loss!r}: use one of {LOSSES}")
+    if start is not None and start not in STARTS: raise ValueError(f"unknown start {start!r}: use one of {STARTS} or None")
     y = None if (loss == 'kl' and y is None) else _check_y(y, x)
     eps, alpha, steps = _check_budget(eps, x, 'eps'), _check_budget(alpha, x, 'alpha', positive=True), _check_steps(steps)
+    if start is None: start = 'normal' if loss == 'kl' else 'uniform' if random_start else 'none'
     with _attack_mode(model, x) as m:
-        start = 'normal' if loss == 'kl' else 'uniform' if random_start else None
         x_adv = _pgd_loop(m, x, eps, alpha, steps, _loss_fn(loss, m, x, y), start)
-    return x_adv.to(x0.dtype).as_subclass(type(x0))
+    return _round_into_box(x_adv, x0, eps).as_subclass(type(x0))
 
 # %% ../nbs/03_attack.ipynb #768f8997
 def fgsm(model:nn.Module, # classifier taking pixel-space images
@@ -150,8 +169,8 @@ def fgsm(model:nn.Module, # classifier taking pixel-space images
         )->Tensor: # (B,C,H,W) adversarial images
     "Fast gradient sign method (Goodfellow et al., 2015): one step of size `eps` on the cross-entropy from `x`."
     x0 = x; x = _check_x(x); y = _check_y(y, x); eps = _check_budget(eps, x, 'eps')
-    with _attack_mode(model, x) as m: x_adv = _pgd_loop(m, x, eps, eps, 1, _loss_fn('ce', m, x, y), None)
-    return x_adv.to(x0.dtype).as_subclass(type(x0))
+    with _attack_mode(model, x) as m: x_adv = _pgd_loop(m, x, eps, eps, 1, _loss_fn('ce', m, x, y), 'none')
+    return _round_into_box(x_adv, x0, eps).as_subclass(type(x0))
 
 # %% ../nbs/03_attack.ipynb #f097789c
 def cw_inf(model:nn.Module, # classifier taking pixel-space images
@@ -194,11 +213,11 @@ def mma(model:nn.Module, # classifier taking pixel-space images
             t, yi = targets[idx, i], y[idx]
             objective = lambda zz: (zz.gather(1, t[:, None]) - zz.gather(1, yi[:, None])).sum() # z_t - z_y
             xa = _pgd_loop(m, x[idx], _rows(eps, idx, n), _rows(alpha, idx, n), steps, objective,
-                           'uniform' if random_start else None)
+                           'uniform' if random_start else 'none')
             with torch.no_grad(): mg = -_margin(m(xa), yi)
             better = mg < best_margin[idx]
             best[idx[better]], best_margin[idx[better]] = xa[better], mg[better]
-    return best.to(x0.dtype).as_subclass(type(x0))
+    return _round_into_box(best, x0, eps).as_subclass(type(x0))
 
 # %% ../nbs/03_attack.ipynb #e2278440
 def autoattack(model:nn.Module, # classifier taking pixel-space images, at least 4 classes
@@ -228,4 +247,4 @@ def autoattack(model:nn.Module, # classifier taking pixel-space images, at least
             x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=batch_size)
         finally:
             for p, r in params: p.requires_grad_(r)
-    return x_adv.detach().to(x0.dtype).as_subclass(type(x0))
+    return _round_into_box(x_adv, x0, torch.tensor(eps, device=x.device)).as_subclass(type(x0))

@@ -19,11 +19,12 @@ CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
 BUDGET_MODES = ('paper', 'reference')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
-def unwrap_model(model:nn.Module, # a model, possibly wrapped in `DataParallel` / `DistributedDataParallel`
+def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
                 )->nn.Module:
-    "The module inside a `DataParallel`/`DistributedDataParallel` wrapper, else `model` itself."
-    inner = getattr(model, 'module', None)
-    return inner if isinstance(inner, nn.Module) else model
+    "The module inside `DataParallel`/`DistributedDataParallel` wrappers, nested ones too, else `model` itself."
+    # by type, never by attribute name: a model that keeps its network as `self.module` is not a wrapper
+    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)): model = model.module
+    return model
 
 @contextmanager
 def eval_mode(model:nn.Module):
@@ -33,6 +34,16 @@ def eval_mode(model:nn.Module):
     try: yield model
     finally:
         for m, t in modes: m.training = t
+
+class _OwnDtype(nn.Module):
+    "`model` fed in the dtype of its parameters (a float16 model gets float16 images), returning float32 logits."
+    def __init__(self, model, dtype): super().__init__(); self.model, self.dtype = model, dtype
+    def forward(self, x): return self.model(x.to(self.dtype)).float()
+
+def _own_dtype(model:nn.Module)->nn.Module:
+    "`model` itself when its parameters are float32 (or it has none), else `model` behind `_OwnDtype`."
+    dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    return model if dt == torch.float32 else _OwnDtype(model, dt)
 
 def _is_map(out): return isinstance(out, torch.Tensor) and out.ndim == 4
 
@@ -48,7 +59,7 @@ def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper
         outs[mod] = out, getattr(out, '_version', None); calls[mod] += 1; order.append(mod)
     try:
         for m in names: hooks.append(m.register_forward_hook(hook))
-        with eval_mode(model), torch.no_grad(): model(x[:1].detach().float())
+        with eval_mode(model), torch.no_grad(): _own_dtype(model)(x[:1].detach().float())
     finally:
         for h in hooks: h.remove()
     last = next((m for m in reversed(order) if _is_map(outs[m][0]) and outs[m][0].shape[-2:].numel() > 1), None)
@@ -123,7 +134,7 @@ def _activation_and_grad(model, layer, x, target):
     try:
         with eval_mode(model), torch.inference_mode(False), torch.autocast(x.device.type, enabled=False):
             torch.set_grad_enabled(False)
-            logits = model(x.clone() if x.is_inference() else x)
+            logits = _own_dtype(model)(x.clone() if x.is_inference() else x)
             if not store: raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} did not run in the forward pass")
             t = _targets(logits, target)
             score = logits.float().gather(1, t[:, None]).sum() # images don't interact in eval mode: one backward for all
@@ -131,7 +142,7 @@ def _activation_and_grad(model, layer, x, target):
             grad, = torch.autograd.grad(score, store[-1])
     finally:
         handle.remove(); torch.set_grad_enabled(grad_mode)
-    return store[-1].detach(), grad
+    return store[-1].detach().float(), grad.float() # float32 maps, also of a float16 model
 
 # %% ../nbs/02_cam.ipynb #f20b3706
 def _gradcam(a, g):   return (g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True)

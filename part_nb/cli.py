@@ -4,21 +4,25 @@
 
 # %% ../nbs/06_cli.ipynb #71cf10ef
 from __future__ import annotations
-import os, sys, json, time, random, signal, platform, argparse, tempfile, warnings, contextlib
+import os, sys, json, math, time, random, signal, platform, argparse, tempfile, warnings, contextlib
 from pathlib import Path
 from functools import partial
 import numpy as np, pandas as pd, torch
 import matplotlib
 import matplotlib.pyplot as plt
-from fastai.vision.all import *
+import PIL.Image
+with warnings.catch_warnings(): # fastai decorates a few functions with `torch.jit.script`, which torch 2.x deprecates
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    from fastai.vision.all import *
 from .script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`; fastcore 2 has no `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
 from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet
 from .testing import seed_everything
-from .evaluate import evaluate_robustness, save_report
+from .cam import CAM_METHODS, BUDGET_MODES
+from .evaluate import evaluate_robustness, save_report, _parse_attack
 
 # %% auto #0
-__all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'PRESETS', 'BASELINE', 'UsageError', 'data_kind', 'run_settings',
+__all__ = ['METHODS', 'DATASETS', 'BASELINE', 'MODELS', 'DEFAULTS', 'PRESETS', 'UsageError', 'data_kind', 'run_settings',
            'make_dls', 'make_model', 'lr_factor', 'make_callback', 'make_learner', 'RunLog', 'plot_curves', 'plot_cams',
            'TrainingInterrupted', 'train_one', 'compare', 'summary_markdown', 'plot_tradeoff', 'write_report',
            'fraction', 'part_train', 'part_compare']
@@ -27,6 +31,7 @@ __all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'PRESETS', 'BASELINE', '
 METHODS = {'at': ('at', 'ce'), 'part': ('part', 'ce'), 'trades': ('at', 'trades'), 'part-t': ('part', 'trades'),
            'mart': ('at', 'mart'), 'part-m': ('part', 'mart')} # method -> (callback, loss)
 DATASETS = ('mnist5k', 'cifar10', 'svhn', 'tinyimagenet') # or a folder of class sub-folders
+BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # PART method -> the method its burn-in trains like
 MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10')
 
 # %% ../nbs/06_cli.ipynb #ff3e17a9
@@ -62,7 +67,15 @@ def data_kind(data:str, # a data set name or a folder path
 
 # %% ../nbs/06_cli.ipynb #c9ccc61a
 _TRAIN_KEYS = ('method', 'data', 'model', 'eps', 'eps_low', 'alpha', 'steps', 'burn_in', 'opt', 'lr', 'mom', 'wd',
-               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam', 'beta', 'decay_at', 'schedule', 'pad', 'budget')
+               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam', 'beta', 'decay_at', 'schedule', 'pad', 'budget', 'split')
+
+def _folder_split(data):
+    "'train/valid' or 'train/test' when the folder `data` already has that split, else 'random' (a seeded 80/20 split)."
+    p = Path(data).expanduser()
+    if (p/'train').is_dir():
+        for v in ('valid', 'test'):
+            if (p/v).is_dir(): return f'train/{v}'
+    return 'random'
 
 def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m
                  data:str='mnist5k', # mnist5k, cifar10, svhn, tinyimagenet or a folder of class sub-folders
@@ -75,38 +88,62 @@ def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m
     s = dict(method=method, data=str(data), kind=kind, **DEFAULTS[kind], seed=0, n_train=None,
              n_valid=1000 if kind == 'mnist5k' else None, size=32 if kind == 'folder' else None, cam='gradcam', budget='paper', beta=6.0,
              data_path=None, download=True, attacks=('natural', 'pgd20', 'cw', 'mma'), autoattack=False, n_eval=None,
-             schedule='step', pad=4, preset=preset)
+             schedule='step', pad=4, preset=preset, split=_folder_split(data) if kind == 'folder' else 'fixed')
     if preset is not None:
         if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
         if kind not in PRESETS[preset]: raise UsageError(f"--preset {preset} is for {', '.join(PRESETS[preset])}, not {data}")
         s.update(PRESETS[preset][kind])
-    unknown = set(overrides) - set(s)
+    unknown = set(overrides) - set(s) - {'split'}
     if unknown: raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    s.update({k: v for k, v in overrides.items() if v is not None})
+    s.update({k: v for k, v in overrides.items() if v is not None and k != 'split'})
     if overrides.get('eps') is not None and overrides.get('eps_low') is None: s['eps_low'] = s['eps'] * 7/8 # the paper's ratio
     s['callback'], s['loss'] = METHODS[method]
-    s['attacks'] = tuple(s['attacks']) + (('aa',) if s['autoattack'] and 'aa' not in s['attacks'] else ())
+    s['attacks'] = tuple([s['attacks']] if isinstance(s['attacks'], str) else s['attacks'])
+    if s['autoattack'] and 'aa' not in {_attack_kind(a)[0] for a in s['attacks']}: s['attacks'] += ('aa',)
     s['decay_at'] = tuple(s['decay_at'])
-    if s['n_train'] is not None and s['n_train'] < s['bs']: s['bs'] = s['n_train'] # fastai drops the last partial batch
+    if s['n_train'] is not None and 1 <= s['n_train'] < s['bs']: s['bs'] = s['n_train'] # fastai drops the last partial batch
     _check_settings(s)
     return s
 
 # %% ../nbs/06_cli.ipynb #6d1cf436
+def _attack_kind(name):
+    try: return _parse_attack(name)
+    except ValueError as e: raise UsageError(f"--attacks: {e}") from None
+
 def _check_settings(s):
-    "Raise a `UsageError` naming the first bad setting."
+    "Raise a `UsageError` naming the first bad setting: every setting is checked before anything is loaded or trained."
     if s['model'] not in MODELS: raise UsageError(f"unknown model {s['model']!r}: choose one of {', '.join(MODELS)}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
     if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
+    if s['cam'] not in CAM_METHODS: raise UsageError(f"unknown --cam {s['cam']!r}: choose one of {', '.join(CAM_METHODS)}")
+    if s['budget'] not in BUDGET_MODES: raise UsageError(f"unknown --budget {s['budget']!r}: choose one of {', '.join(BUDGET_MODES)}")
+    if s['budget'] == 'reference' and s['kind'] == 'mnist5k':
+        raise UsageError("--budget reference colours the map into an RGB budget and needs 3-channel images; MNIST-5k is grey: use --budget paper")
     for k in ('eps', 'eps_low', 'alpha', 'lr', 'wd', 'mom', 'beta'):
         if not s[k] >= 0: raise UsageError(f"--{k} must be >= 0, got {s[k]}")
     if s['eps_low'] > s['eps']: raise UsageError(f"--eps_low ({s['eps_low']:g}) must not exceed --eps ({s['eps']:g})")
-    if s['eps'] > 1: raise UsageError(f"--eps is in pixel units of images in [0,1], got {s['eps']:g} (did you mean {s['eps']:g}/255?)")
+    for k in ('eps', 'alpha'):
+        if s[k] > 1: raise UsageError(f"--{k} is in pixel units of images in [0,1], got {s[k]:g} (did you mean {s[k]:g}/255?)")
     for k in ('epochs', 'bs', 'steps'):
         if s[k] < 1: raise UsageError(f"--{k} must be >= 1, got {s[k]}")
     if s['burn_in'] < 0: raise UsageError(f"--burn_in must be >= 0, got {s['burn_in']}")
+    if s['callback'] == 'part' and s['burn_in'] >= s['epochs']: # PART would never reweight: it would be its baseline under another name
+        raise UsageError(f"--burn_in ({s['burn_in']}) must be smaller than --epochs ({s['epochs']}): {s['method']} reweights pixels "
+                         f"only after the burn-in, so it would train exactly like {BASELINE[s['method']]}")
     if s['pad'] < 0: raise UsageError(f"pad must be >= 0, got {s['pad']}")
+    # options that the data set would ignore: a run must not look as if it had used them
+    if s['size'] is not None and s['kind'] != 'folder':
+        raise UsageError(f"--size resizes the images of a folder; {s['data']} has its own size: leave --size out")
+    if s['data_path'] is not None and s['kind'] in ('mnist5k', 'folder'):
+        raise UsageError(f"--data_path says where cifar10, svhn or tinyimagenet are; {s['data']} does not use it: leave it out"
+                         + (" or pass the folder as --data" if s['kind'] == 'mnist5k' else ''))
     for k in ('n_train', 'n_valid', 'n_eval', 'size'):
         if s[k] is not None and s[k] < 1: raise UsageError(f"--{k} must be >= 1, got {s[k]}")
+    if s['n_eval'] is not None and s['n_valid'] is not None and s['n_eval'] > s['n_valid']:
+        raise UsageError(f"--n_eval ({s['n_eval']}) is more than the {s['n_valid']} validation images (--n_valid)")
+    if not s['attacks']: raise UsageError("--attacks: give at least one attack, e.g. natural pgd20")
+    kinds = [_attack_kind(a) for a in s['attacks']]
+    if len(set(kinds)) != len(kinds): raise UsageError(f"--attacks: the same attack twice in {' '.join(s['attacks'])}")
 
 # %% ../nbs/06_cli.ipynb #89540104
 class _Subset(torch.utils.data.Subset):
@@ -119,31 +156,63 @@ def _first(dl, n):
     "`dl` over its first `n` items (all when `n` is None)."
     return dl if n is None or n >= len(dl.dataset) else dl.new(dataset=_Subset(dl.dataset, list(range(n))))
 
-def _folder_dls(path, bs, seed, size, valid_pct=0.2):
-    "`DataLoaders` over a folder of class sub-folders, with a random `valid_pct` split and no Normalize."
+def _unreadable(files):
+    "(file, reason) of the image files that cannot be decoded (truncated, empty, not an image)."
+    bad = []
+    for f in files:
+        try:
+            with PIL.Image.open(f) as im: im.load()
+        except Exception as e: bad.append((f, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    return bad
+
+def _folder_dls(path, bs, seed, size, split='random', valid_pct=0.2):
+    "`DataLoaders` over a folder of class sub-folders: its own train/valid (or train/test) split, else a seeded random one."
     path = Path(path).expanduser()
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK): raise UsageError(f"cannot read the folder {path}")
-    files = get_image_files(path)
+    train, valid = split.split('/') if split != 'random' else (None, None)
+    files = get_image_files(path, folders=[train, valid] if train else None)
     classes = {f.parent.name for f in files}
     if len(files) < 2 or len(classes) < 2:
         raise UsageError(f"{path} holds {len(files)} image(s) in {len(classes)} class sub-folder(s); need images in at least 2 sub-folders")
-    db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
-                   splitter=RandomSplitter(valid_pct, seed=seed), item_tfms=Resize(size))
+    if train: # a class seen only in validation cannot be learnt, and would not be in the model's vocabulary
+        only = sorted({f.parent.name for f in files if f.parent.parent.name == valid} - {f.parent.name for f in files if f.parent.parent.name == train})
+        if only: raise UsageError(f"{path}: class(es) {', '.join(only)} of {valid}/ have no images in {train}/: add them or remove the class")
+    bad = _unreadable(files)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ''
+        raise UsageError(f"{len(bad)} image file(s) in {path} cannot be read: " + ', '.join(f"{f} ({why})" for f, why in bad[:3]) + more
+                         + ": remove or replace them")
+    splitter = GrandparentSplitter(train_name=train, valid_name=valid) if train else RandomSplitter(valid_pct, seed=seed)
+    db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=partial(get_image_files, folders=[train, valid] if train else None),
+                   get_y=parent_label, splitter=splitter, item_tfms=Resize(size))
     return db.dataloaders(path, bs=bs)
 
 # %% ../nbs/06_cli.ipynb #3ab001fd
 def make_dls(s:dict, # settings from `run_settings`
             )->DataLoaders: # batches in pixel space [0,1], no Normalize
-    "The `DataLoaders` of a run: the data set, its fixed split, and the `n_train`/`n_valid` subsets."
+    "The `DataLoaders` of a run: the data set, its fixed split, and the `n_train`/`n_valid` subsets, checked against the settings."
     kind, bs = s['kind'], s['bs']
-    if kind == 'mnist5k': return mnist5k_dls(bs=bs, n_train=s['n_train'], n_valid=s['n_valid'])
-    if kind == 'folder': dls = _folder_dls(s['data'], bs, 0, s['size'])
-    elif kind == 'cifar10': # class-balanced subsets, the same images whatever the seed
-        return cifar10_dls(path=s['data_path'], bs=bs, pad=s['pad'], n_train=s['n_train'], n_valid=s['n_valid'], download=s['download'])
-    else:
-        f = dict(svhn=svhn_dls, tinyimagenet=tinyimagenet_dls)[kind]
-        dls = f(path=s['data_path'], bs=bs, download=s['download'])
-    return DataLoaders(_first(dls.train, s['n_train']), _first(dls.valid, s['n_valid']))
+    try:
+        if kind == 'mnist5k': dls = mnist5k_dls(bs=bs, n_train=s['n_train'], n_valid=s['n_valid'])
+        elif kind == 'cifar10': # class-balanced subsets, the same images whatever the seed
+            dls = cifar10_dls(path=s['data_path'], bs=bs, pad=s['pad'], n_train=s['n_train'], n_valid=s['n_valid'], download=s['download'])
+        else:
+            if kind == 'folder': dls = _folder_dls(s['data'], bs, 0, s['size'], s['split'])
+            else: dls = dict(svhn=svhn_dls, tinyimagenet=tinyimagenet_dls)[kind](path=s['data_path'], bs=bs, download=s['download'])
+            dls = DataLoaders(_first(dls.train, s['n_train']), _first(dls.valid, s['n_valid']))
+    except (UsageError, DatasetNotFound): raise
+    except ValueError as e: raise UsageError(str(e)) from None
+    _check_sizes(s, len(dls.train_ds), len(dls.valid_ds))
+    return dls
+
+def _check_sizes(s, n_train, n_valid):
+    "A run trains and evaluates on the numbers of images its settings say, or stops here."
+    for k, n in (('n_train', n_train), ('n_valid', n_valid)):
+        if s[k] is not None and n < s[k]: raise UsageError(f"--{k} {s[k]}: {s['data']} has only {n} {k[2:]} images here")
+    if n_train < s['bs']: # fastai drops the last partial batch: no step would be taken
+        raise UsageError(f"{s['data']} has {n_train} training images, fewer than the batch size {s['bs']}: pass --bs {n_train} or less")
+    if s['n_eval'] is not None and n_valid < s['n_eval']:
+        raise UsageError(f"--n_eval {s['n_eval']}: {s['data']} has only {n_valid} validation images")
 
 # %% ../nbs/06_cli.ipynb #03e7c1e3
 def make_model(name:str, # one of `MODELS`
@@ -157,6 +226,19 @@ def make_model(name:str, # one of `MODELS`
     if name == 'preactresnet18': return PreActResNet18(num_classes, in_channels)
     if name == 'wrn34-10': return WideResNet(34, 10, num_classes, in_channels)
     raise UsageError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+
+def _check_model(s, dls):
+    "Fail before training when the model cannot take the data's images: one forward pass of a throwaway model on a validation batch."
+    with torch.random.fork_rng(): # the run's random numbers are drawn after this
+        x = dls.valid.one_batch()[0][:2].cpu().as_subclass(Tensor)
+        model = make_model(s['model'], dls.c, x.shape[1]).eval()
+        try:
+            with torch.no_grad(): out = model(x)
+        except RuntimeError as e:
+            hint = ' (SmallCNN takes 28x28 images: pass --size 28, or --model smallvgg)' if s['model'] == 'smallcnn' else ''
+            raise UsageError(f"--model {s['model']} cannot take the {x.shape[1]}x{x.shape[2]}x{x.shape[3]} images of {s['data']}{hint}: "
+                             f"{str(e).splitlines()[0]}") from None
+    if tuple(out.shape) != (len(x), dls.c): raise UsageError(f"--model {s['model']} gives outputs of shape {tuple(out.shape[1:])} for {dls.c} classes")
 
 # %% ../nbs/06_cli.ipynb #6536d577
 def lr_factor(epoch:int, # 0-based epoch of the whole fit
@@ -207,16 +289,24 @@ def make_learner(s:dict, # settings from `run_settings`
                    wd_bn_bias=True, metrics=accuracy, cbs=[make_callback(s), sched] + list(cbs or []))
 
 # %% ../nbs/06_cli.ipynb #7154e4ac
-def _atomic_save(obj, fn:Path):
-    "`torch.save` to a temporary file next to `fn`, then `os.replace`: an interruption never leaves a half-written file."
+def _atomic_write(fn:Path, write):
+    "`write(tmp)` to a temporary file next to `fn`, then `os.replace`: an interruption never leaves a half-written `fn`."
     fd, tmp = tempfile.mkstemp(dir=Path(fn).parent, prefix='.' + Path(fn).name, suffix='.tmp')
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, fn)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
+
+def _atomic_save(obj, fn:Path):
+    "`torch.save` to a temporary file next to `fn`, then `os.replace`."
+    _atomic_write(fn, lambda tmp: torch.save(obj, tmp))
+
+def _savefig(fig, fn:Path):
+    "Save `fig` as a PNG, atomically, and close it."
+    _atomic_write(fn, lambda tmp: fig.savefig(tmp, dpi=80, format='png')); plt.close(fig)
 
 def _rng_state():
     "RNG states of Python, NumPy and torch, in types `torch.load(weights_only=True)` accepts."
@@ -244,22 +334,40 @@ def _attack_callback(learn):
     from part_nb.callback import ATCallback
     return next((c for c in learn.cbs if isinstance(c, ATCallback)), None)
 
+_SIGNALS = {'INT': signal.SIGINT, 'TERM': signal.SIGTERM, 'KILL': getattr(signal, 'SIGKILL', signal.SIGTERM)}
+
+def _parse_interrupt(spec):
+    "(where, signal) of a test interruption such as 'epoch1' (after epoch 1's checkpoint), 'epoch1.batch2', 'eval', 'report:TERM'."
+    if spec is None: return None
+    where, _, sig = str(spec).partition(':')
+    return where, _SIGNALS[sig or 'INT']
+
+def _interrupt(spec, where):
+    "Send this process the signal of `spec` when it names `where` (tests only)."
+    if spec is not None and spec[0] == where: os.kill(os.getpid(), spec[1])
+
 class RunLog(Callback):
-    "Records each epoch's metrics (with the attack callback's `adv_acc` and `important_px`) and time, and writes an atomic checkpoint at the end of every epoch."
+    "Records each epoch's metrics (with the attack callback's `adv_acc` and `important_px`) and time, and writes an atomic checkpoint at the start of a fit and at the end of every epoch."
     order = 65 # after `Recorder` and `ProgressCallback`, so the epoch's metrics are final
     def __init__(self, fn:Path|None=None, # checkpoint file (no checkpoint when None)
                  settings:dict=None, # saved in the checkpoint to check a resumed run
                  history:list=None, # records of the epochs already done
-                 stop_after:int|None=None, # send SIGINT to this process after the checkpoint of this epoch (for tests)
+                 interrupt:tuple|None=None, # (where, signal) from `_parse_interrupt`: the run signals itself there (for tests)
                  keep:tuple=(), # also keep the checkpoints of these epochs, as `checkpoint-epoch<n>.pth` next to `fn`
                 ):
-        store_attr(but='history'); self.history, self.dirty, self.saved_epoch = list(history or []), False, None
+        store_attr(but='history'); self.history, self.saved_epoch, self.start, self.smooth = list(history or []), None, 0, None
 
     def kept(self, epoch:int)->Path: return Path(self.fn).with_name(f'checkpoint-epoch{epoch}.pth')
 
+    def before_fit(self):
+        if self.smooth is not None: # the smoothed training loss goes on where the checkpoint left it, as in an unbroken fit
+            self.recorder.smooth_loss.count, self.recorder.smooth_loss.val = self.smooth
+        # a resumed fit restarts an interrupted epoch from its start: make sure that start is on disk
+        if self.fn is not None and not Path(self.fn).exists(): self.save(self.start)
+
     def before_epoch(self): self._t0, self._trained = time.perf_counter(), False
     def before_batch(self):
-        if self.training: self.dirty = True
+        if self.training: _interrupt(self.interrupt, f'epoch{self.epoch}.batch{self.iter}')
     def after_train(self): self._t_train, self._trained = time.perf_counter() - self._t0, True
     def after_epoch(self):
         if not self._trained: return # an epoch skipped by `fit(start_epoch=...)`
@@ -271,19 +379,21 @@ class RunLog(Callback):
         rec.update(lr=float(self.opt.hypers[-1]['lr']), time_train=self._t_train, time_epoch=time.perf_counter() - self._t0)
         self.history.append(rec)
         self.save(self.epoch + 1)
-        if self.stop_after == self.epoch + 1: os.kill(os.getpid(), signal.SIGINT)
+        _interrupt(self.interrupt, f'epoch{self.epoch + 1}')
 
-    def save(self, epoch:int, partial:bool=False):
-        "Checkpoint: weights, optimiser state, next epoch to run, history, callback and RNG state."
+    def save(self, epoch:int):
+        "Checkpoint: weights, optimiser state, next epoch to run, history, smoothed loss, callback and RNG state."
         if self.fn is None: return
         cb = _attack_callback(self.learn)
         cb_state = {k: v for k, v in vars(cb).items() if not k.startswith('_') and isinstance(v, (int, float, str, bool, type(None)))} if cb else {}
+        sl = self.recorder.smooth_loss # (count, val): fastai's debiased running mean of the training loss
         ck = {'model': self.learn.model.state_dict(), 'opt': _opt_state(self.learn.opt), 'epoch': epoch,
-              'partial': partial, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
+              'partial': False, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
+              'smooth_loss': (getattr(sl, 'count', 0), torch.as_tensor(getattr(sl, 'val', 0.)).detach().cpu().as_subclass(Tensor)),
               'rng': _rng_state(), 'rng_dl': self.learn.dls.train.rng.getstate()}
         _atomic_save(ck, self.fn)
-        if epoch in self.keep and not partial: _atomic_save(ck, self.kept(epoch))
-        self.dirty, self.saved_epoch = False, epoch
+        if epoch in self.keep: _atomic_save(ck, self.kept(epoch))
+        self.saved_epoch = epoch
 
 # %% ../nbs/06_cli.ipynb #97982623
 _ADV_ACC, _IMPORTANT = 'adv_acc', 'important_px' # statistics that `ATCallback`/`PARTCallback` keep in their `history`
@@ -307,7 +417,7 @@ def plot_curves(history:list, # per-epoch records of `RunLog`
     _plot_keys(axs[1], history, [('accuracy', 'natural, valid'), (_ADV_ACC, 'adversarial, train')], 'accuracy (%)', burn_in, pct=True)
     _plot_keys(axs[2], history, [(_IMPORTANT, 'important pixels')], 'share of pixels at eps (%)', burn_in, pct=True)
     fig.tight_layout()
-    if fn is not None: fig.savefig(fn, dpi=80); plt.close(fig)
+    if fn is not None: _savefig(fig, fn)
     return fig
 
 # %% ../nbs/06_cli.ipynb #4fe181f3
@@ -322,17 +432,30 @@ def plot_cams(model:nn.Module, # trained model
     from part_nb.cam import class_activation_map, pixel_budget, show_cam
     cmap = class_activation_map(model, x, method=cam)
     fig = show_cam(x, cmap, {f'budget\n{eps:.3g} (white)\n{eps_low:.3g}': pixel_budget(cmap, eps, eps_low)}, n=len(x))
-    if fn is not None: fig.savefig(fn, dpi=80); plt.close(fig)
+    if fn is not None: _savefig(fig, fn)
     return fig
 
 # %% ../nbs/06_cli.ipynb #6d65a6f8
 class TrainingInterrupted(KeyboardInterrupt):
-    "Ctrl-C during `train_one`: a checkpoint was written; train again with `resume=True` to continue."
+    "Ctrl-C (or SIGTERM) during `train_one`: the last checkpoint is on disk; train again with `resume=True` to continue."
     def __init__(self, msg:str, # what happened and how to continue
-                 checkpoint:Path|None, # the checkpoint written, None when no training step was done
+                 checkpoint:Path|None, # the checkpoint to continue from, None when there is none
                  epoch:int, # the epoch a resumed run continues from (0-based)
+                 code:int=130, # exit code of the console scripts: 130 for SIGINT, 143 for SIGTERM
                 ):
-        super().__init__(msg); self.checkpoint, self.epoch = checkpoint, epoch
+        super().__init__(msg); self.checkpoint, self.epoch, self.code = checkpoint, epoch, code
+
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM, turned by the console scripts into an exception that unwinds like Ctrl-C (files closed, temporary files removed)."
+
+_RUN_FILES = ('checkpoint.pth', 'model.pth', 'metrics.json') # a folder with one of these holds a run
+
+def _check_out(out:Path):
+    "Fail unless `out` can be created (or is) a writable folder; creates nothing."
+    p = Path(out)
+    while not p.exists() and p != p.parent: p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to the output folder {out}: {p} is {'not a folder' if not p.is_dir() else 'not writable'}")
 
 def _prepare_out(out:Path):
     "Create `out` and check that files can be written there."
@@ -341,7 +464,29 @@ def _prepare_out(out:Path):
         with tempfile.NamedTemporaryFile(dir=out): pass
     except OSError as e: raise UsageError(f"cannot write to the output folder {out}: {e.strerror or e}") from None
 
-def _write_json(fn, obj): Path(fn).write_text(json.dumps(obj, indent=1, default=str) + '\n')
+def _holds_run(out:Path)->list: return [f for f in _RUN_FILES if (Path(out)/f).exists()]
+
+def _clear_run(out:Path):
+    "Remove the files of the run in `out` (what `train_one` writes, and stray temporary files), and nothing else."
+    out = Path(out)
+    if not out.is_dir(): return
+    for f in out.iterdir():
+        ours = f.name in _FILES or (f.name.startswith('checkpoint-epoch') and f.suffix == '.pth')
+        stray = f.name.startswith('.') and f.name.endswith('.tmp') and any(f.name.startswith('.' + n) for n in _FILES)
+        if (ours or stray) and f.is_file(): f.unlink()
+
+def _remove_strays(out:Path):
+    "Temporary files left by a process killed while it saved (SIGKILL, power loss)."
+    if Path(out).is_dir():
+        for f in Path(out).glob('.*.tmp'):
+            if any(f.name.startswith('.' + n) for n in _FILES + ('checkpoint-epoch',)): f.unlink()
+
+def _write_json(fn, obj):
+    "JSON, atomically; NaN and infinities (not JSON) become null."
+    clean = lambda o: ({k: clean(v) for k, v in o.items()} if isinstance(o, dict) else [clean(v) for v in o] if isinstance(o, (list, tuple))
+                       else None if isinstance(o, float) and not math.isfinite(o) else o)
+    text = json.dumps(clean(obj), indent=1, default=str, allow_nan=False) + '\n'
+    _atomic_write(fn, lambda tmp: Path(tmp).write_text(text))
 
 def _same(a, b): return (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)
 
@@ -350,36 +495,60 @@ def _check_same(ck, s, keys, what):
     old = ', '.join(f"{k}={ck['settings'].get(k)}" for k in diff)
     if diff: raise UsageError(f"{what} was made with other settings ({old}); pass the same ones")
 
+_CK_KEYS = ('model', 'opt', 'epoch', 'history', 'settings', 'rng', 'rng_dl')
+
+def _read_checkpoint(fn:Path, what:str)->dict:
+    "A part_nb checkpoint, or a one-line `UsageError` saying that `fn` is damaged or something else."
+    try:
+        with warnings.catch_warnings(): # torch warns about the pickle protocol of files it then refuses anyway
+            warnings.simplefilter('ignore')
+            ck = torch.load(fn, map_location=default_device(), weights_only=True)
+        missing = [k for k in _CK_KEYS if k not in ck] if isinstance(ck, dict) else list(_CK_KEYS)
+        if missing: raise ValueError(f"not a part_nb checkpoint (no {', '.join(missing)})")
+        return ck
+    except Exception as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if 'Weights only load failed' in why: why = 'it holds Python objects besides tensors and plain data, which are not loaded'
+        raise UsageError(f"{what}: cannot read the checkpoint {fn} ({type(e).__name__}: {why[:200]}): it is damaged or not a part_nb "
+                         "checkpoint") from None
+
 def _resume(learn, log, fn, s):
     "Load the checkpoint `fn` into `learn` and `log`; the epoch to continue from."
     if not fn.exists(): raise UsageError(f"--resume: no checkpoint {fn}; start the run without --resume")
-    ck = torch.load(fn, map_location=default_device(), weights_only=True)
-    _check_same(ck, s, _TRAIN_KEYS, f"--resume: the checkpoint in {fn.parent}")
-    return _load(learn, log, ck)
-
-BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # PART method -> the method its burn-in trains like
+    ck = _read_checkpoint(fn, '--resume')
+    # with one cycle the schedule depends on the number of epochs: more epochs would not be the run that was started
+    _check_same(ck, s, _TRAIN_KEYS + (('epochs',) if s['schedule'] == 'onecycle' else ()), f"--resume: the checkpoint in {fn.parent}")
+    if ck['epoch'] > s['epochs']:
+        raise UsageError(f"--resume: the checkpoint in {fn.parent} holds {ck['epoch']} trained epochs, more than --epochs {s['epochs']}: "
+                         f"pass --epochs {ck['epoch']} or more")
+    return _load(learn, log, ck, fn)
 
 def _init_from(learn, log, fn, s):
     "Load a baseline run's checkpoint at the end of the burn-in into a PART run; the epoch to continue from."
     fn, m = Path(fn), s['method']
     if m not in BASELINE: raise UsageError(f"--init_from: only {', '.join(BASELINE)} runs start from a baseline's burn-in, not {m}")
     if not fn.is_file(): raise UsageError(f"--init_from: no checkpoint {fn}")
-    ck = torch.load(fn, map_location=default_device(), weights_only=True)
+    ck = _read_checkpoint(fn, '--init_from')
     if ck['settings'].get('method') != BASELINE[m]:
         raise UsageError(f"--init_from: {fn} is a {ck['settings'].get('method')} run, but the burn-in of {m} trains like {BASELINE[m]}")
     shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam', 'budget')) + ('epochs',) # epochs: the lr schedule
     _check_same(ck, s, shared, f"--init_from: {fn}")
-    if ck['partial'] or ck['epoch'] != s['burn_in']:
-        raise UsageError(f"--init_from: {fn} holds {'part of ' if ck['partial'] else ''}epoch {ck['epoch']}, "
+    if ck.get('partial') or ck['epoch'] != s['burn_in']:
+        raise UsageError(f"--init_from: {fn} holds {'part of ' if ck.get('partial') else ''}epoch {ck['epoch']}, "
                          f"but the burn-in ends after epoch {s['burn_in']}: pass the baseline's checkpoint-epoch{s['burn_in']}.pth")
-    return _load(learn, log, ck)
+    return _load(learn, log, ck, fn)
 
-def _load(learn, log, ck):
-    learn.model.load_state_dict(ck['model'])
-    learn.create_opt(); learn.opt.load_state_dict({'state': ck['opt']['state'], 'hypers': L(ck['opt']['hypers'])})
+def _load(learn, log, ck, fn):
+    try:
+        learn.model.load_state_dict(ck['model'])
+        learn.create_opt(); learn.opt.load_state_dict({'state': ck['opt']['state'], 'hypers': L(ck['opt']['hypers'])})
+        _set_rng_state(ck['rng']); learn.dls.train.rng.setstate(ck['rng_dl'])
+    except Exception as e:
+        raise UsageError(f"cannot load the checkpoint {fn} into this run ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+                         "it is damaged or not from part_nb") from None
     log.saved_epoch = ck['epoch']
     log.history = [r for r in ck['history'] if r['epoch'] < ck['epoch']]
-    _set_rng_state(ck['rng']); learn.dls.train.rng.setstate(ck['rng_dl'])
+    log.smooth = ck.get('smooth_loss')
     return ck['epoch']
 
 # %% ../nbs/06_cli.ipynb #1241c344
@@ -389,56 +558,80 @@ def _versions():
     import fastai, part_nb
     return {'part_nb': part_nb.__version__, 'fastai': fastai.__version__, 'torch': torch.__version__, 'python': platform.python_version()}
 
+def _interrupted(e, s, log, during):
+    "The `TrainingInterrupted` to raise for the Ctrl-C or SIGTERM `e` caught `during` training or the evaluation."
+    code, what = (143, 'terminated (SIGTERM)') if isinstance(e, _Terminated) else (130, 'interrupted')
+    done = log.saved_epoch
+    if during == 'evaluation':
+        return TrainingInterrupted(f"{what} during the evaluation; all {s['epochs']} epochs are trained and in {log.fn}: run the same "
+                                   "command with --resume to evaluate again (it trains nothing)", log.fn, s['epochs'], code)
+    if done is None: return TrainingInterrupted(f"{what} before the first checkpoint; nothing to resume: run the command again", None, 0, code)
+    return TrainingInterrupted(f"{what} in epoch {during + 1}/{s['epochs']}; {log.fn} holds the state at the start of epoch {done + 1}: "
+                               "run the same command with --resume to continue from there (the run is then the same as an "
+                               "uninterrupted one)", log.fn, done, code)
+
 def train_one(method:str='part', # at, part, trades, part-t, mart or part-m
               data:str='mnist5k', # mnist5k, cifar10, svhn, tinyimagenet or a folder of class sub-folders
               out:str|Path|None=None, # output folder (default runs/<method>-<data>-seed<seed>)
-              resume:bool=False, # continue from the checkpoint in `out`
+              resume:bool=False, # continue the run in `out` from its checkpoint
+              overwrite:bool=False, # replace a run that `out` already holds (without it, such an `out` is refused)
               progress:bool=True, # fastai's progress bars during training and evaluation
-              stop_after:int|None=None, # interrupt (SIGINT) after this epoch's checkpoint, for tests
               keep:tuple=(), # also keep the checkpoints of these epochs (`checkpoint-epoch<n>.pth` in `out`)
               init_from:str|Path|None=None, # a PART run starts from its baseline's `checkpoint-epoch<burn_in>.pth`
+              interrupt:str|None=None, # (tests) signal this process at 'epoch<k>', 'epoch<k>.batch<i>', 'eval' or 'report', e.g. 'eval:TERM'
               **settings, # overrides of `run_settings` (epochs, eps, eps_low, alpha, steps, lr, bs, seed, n_train, ...)
              )->dict: # metrics: per-epoch records, robustness table, time per epoch, files
     "Train one model with `method` on `data`, evaluate its robustness and write weights, settings, metrics, report and pictures to `out`."
     s = run_settings(method, data, **settings)
     out = Path(out or f"runs/{method}-{Path(str(data)).name}-seed{s['seed']}")
-    _prepare_out(out)
-    dls = make_dls(s)
+    if resume and overwrite: raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    _check_out(out)
+    if not resume and not overwrite and _holds_run(out):
+        raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
+                         "--overwrite, or choose another --out")
+    spec = _parse_interrupt(interrupt)
+    dls = make_dls(s) # everything is checked before the folder is made or touched
+    if 'aa' in {_attack_kind(a)[0] for a in s['attacks']} and dls.c < 4:
+        raise UsageError(f"AutoAttack's targeted attacks need at least 4 classes, {s['data']} has {dls.c}: leave out --autoattack/aa")
+    _check_model(s, dls)
     seed_everything(s['seed']); dls.train.rng = random.Random(s['seed'])
     model = make_model(s['model'], dls.c, _in_channels(s))
-    log = RunLog(out/'checkpoint.pth', settings=s, stop_after=stop_after, keep=tuple(keep or ()))
+    log = RunLog(out/'checkpoint.pth', settings=s, interrupt=spec, keep=tuple(keep or ()))
     learn = make_learner(s, dls, model, cbs=[log])
     start = (_resume(learn, log, out/'checkpoint.pth', s) if resume else
              _init_from(learn, log, init_from, s) if init_from else 0)
+    log.start = start
+    if overwrite: _clear_run(out)
+    _prepare_out(out); _remove_strays(out)
     _write_json(out/'settings.json', {**s, 'resumed_at_epoch': start if resume else None, 'versions': _versions(),
                                       'init_from': None if init_from is None else str(init_from),
                                       'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])})
     try:
         with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
             if start < s['epochs']: learn.fit(s['epochs'], s['lr'], start_epoch=start)
-    except KeyboardInterrupt:
-        epoch = getattr(learn, 'epoch', start)
-        if log.dirty: log.save(epoch, partial=True)
-        done = log.saved_epoch
-        if done is None: raise TrainingInterrupted(f"interrupted in epoch {epoch + 1}/{s['epochs']} before any training step", None, 0) from None
-        raise TrainingInterrupted(f"interrupted in epoch {epoch + 1}/{s['epochs']}; checkpoint {log.fn} continues at epoch "
-                                  f"{done + 1}: run the same command with --resume", log.fn, done) from None
-    _atomic_save(model.state_dict(), out/'model.pth')
-    return _finish(learn, s, out, log.history, progress)
+    except KeyboardInterrupt as e: raise _interrupted(e, s, log, getattr(learn, 'epoch', start)) from None
+    try:
+        _atomic_save(model.state_dict(), out/'model.pth')
+        return _finish(learn, s, out, log.history, progress, spec)
+    except KeyboardInterrupt as e: raise _interrupted(e, s, log, 'evaluation') from None
 
 # %% ../nbs/06_cli.ipynb #a740c010
 _FILES = ('model.pth', 'settings.json', 'metrics.json', 'robustness.md', 'robustness.json', 'curves.png', 'cams.png', 'checkpoint.pth')
 
-def _finish(learn, s, out, history, progress):
-    "Evaluate the trained model, then write the report, metrics and pictures of the run."
+def _finish(learn, s, out, history, progress, interrupt=None):
+    "Evaluate the trained model, then write the report, pictures and, last, metrics.json: a run is finished when that exists."
+    (out/'metrics.json').unlink(missing_ok=True) # an earlier evaluation's numbers never stand beside this run's files
     model = learn.model.eval()
+    _interrupt(interrupt, 'eval')
     table = evaluate_robustness(model, learn.dls.valid, eps=s['eps'], attacks=s['attacks'], n=s['n_eval'], seed=s['seed'],
                                 progress=progress)
-    save_report(table, out/'robustness', name=s['model'], dataset=s['data'], eps=s['eps'], method=s['method'])
+    save_report(table, out/'robustness', name=s['model'], dataset=s['data'], method=s['method'])
+    _interrupt(interrupt, 'report')
     robustness = {k: float(v) for k, v in table['accuracy'].items()}
     times = [r['time_epoch'] for r in history]
     metrics = {'method': s['method'], 'data': s['data'], 'epochs': history, 'robustness': robustness,
-               'time_per_epoch': float(np.mean(times)) if times else None, 'files': [f for f in _FILES]}
+               'n_evaluated': table.attrs['n_examples'], 'time_per_epoch': float(np.mean(times)) if times else None,
+               'files': [f for f in _FILES], 'settings': {k: s.get(k) for k in _DONE_KEYS}}
     plot_curves(history, s['burn_in'] if s['callback'] == 'part' else None, out/'curves.png')
     x = learn.dls.valid.one_batch()[0][:6]
     plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png')
@@ -447,27 +640,38 @@ def _finish(learn, s, out, history, progress):
 
 # %% ../nbs/06_cli.ipynb #6030861c
 _ATTACK_NAMES = {'natural': 'natural', 'pgd20': 'PGD-20', 'cw': 'CW', 'mma': 'MMA', 'aa': 'AutoAttack', 'worst-case': 'worst-case'}
+_DONE_KEYS = _TRAIN_KEYS + ('epochs', 'attacks', 'n_eval') # what a finished run's numbers depend on
 
 def _done(run_out, s):
-    "The metrics of a finished run in `run_out` with the same settings, or None."
+    "The metrics of a finished run in `run_out` made with the settings `s` (as its metrics.json records them), or None."
     try:
-        old = json.loads((run_out/'settings.json').read_text())
-        if all(_same(old.get(k), s.get(k)) for k in _TRAIN_KEYS + ('epochs', 'attacks', 'n_eval')):
-            return json.loads((run_out/'metrics.json').read_text())
-    except (OSError, ValueError): return None
+        met = json.loads((run_out/'metrics.json').read_text())
+        old = met.get('settings') or {}
+        if (run_out/'model.pth').exists() and all(_same(old.get(k), s.get(k)) for k in _DONE_KEYS): return met
+    except (OSError, ValueError): pass
+    return None
 
 def compare(methods=('at', 'part'), # methods to train, see `METHODS`
             seeds=(0,), # one run per method and seed
             data:str='mnist5k', # data set or folder
             out:str|Path='runs/compare', # output folder: one sub-folder per run, REPORT.md, tradeoff.png
             resume:bool=False, # reuse finished runs and continue interrupted ones
+            overwrite:bool=False, # replace the runs and report that `out` already holds
             progress:bool=True, # progress bars
             share_burn_in:bool=True, # a PART run whose baseline is also compared continues from the baseline's burn-in
+            interrupt:str|None=None, # (tests) passed to the first run trained, see `train_one`
             **settings, # the same overrides of `run_settings` for every run
            )->pd.DataFrame: # index: method; columns (attack, 'mean'|'std') in % and ('time/epoch (s)', ...)
     "Train every method with every seed under the same settings, and write `REPORT.md` with the table and the trade-off plot."
-    out = Path(out); _prepare_out(out)
+    out = Path(out)
+    if resume and overwrite: raise UsageError("--resume continues the runs in --out and --overwrite replaces them: pass one of them")
+    _check_out(out)
     plan = [(m, sd, run_settings(m, data, seed=sd, **settings)) for m in methods for sd in seeds] # checks all before training
+    if len(set(methods)) != len(methods) or len(set(seeds)) != len(seeds): raise UsageError("--methods and --seeds must not repeat")
+    if not resume and not overwrite:
+        used = [f"{m}-seed{sd}/" for m, sd, _ in plan if _holds_run(out/f'{m}-seed{sd}')] + (['REPORT.md'] if (out/'REPORT.md').exists() else [])
+        if used: raise UsageError(f"{out} already holds a comparison ({', '.join(used[:3])}): continue it with --resume, replace it "
+                                  "with --overwrite, or choose another --out")
     b = plan[0][2]['burn_in']
     shared = {BASELINE[m] for m in methods if share_burn_in and b and BASELINE.get(m) in methods}
     rows = []
@@ -476,8 +680,11 @@ def compare(methods=('at', 'part'), # methods to train, see `METHODS`
         met = _done(run_out, s) if resume else None
         kept = out/f'{BASELINE.get(m)}-seed{sd}'/f'checkpoint-epoch{b}.pth'
         init = kept if BASELINE.get(m) in shared and kept.is_file() else None
-        if met is None: met = train_one(m, data, out=run_out, resume=resume and (run_out/'checkpoint.pth').exists(),
-                                        progress=progress, seed=sd, keep=(b,) if m in shared else (), init_from=init, **settings)
+        if met is None:
+            cont = resume and (run_out/'checkpoint.pth').exists()
+            met = train_one(m, data, out=run_out, resume=cont, overwrite=overwrite or (resume and not cont), progress=progress,
+                            keep=(b,) if m in shared else (), init_from=None if cont else init, interrupt=interrupt, seed=sd, **settings)
+            interrupt = None
         rows.append({'method': m, 'seed': sd, **met['robustness'], 'time/epoch (s)': met['time_per_epoch']})
     runs = pd.DataFrame(rows)
     summary = runs.drop(columns='seed').groupby('method', sort=False).agg(['mean', 'std'])
@@ -511,7 +718,7 @@ def plot_tradeoff(runs:pd.DataFrame, # one row per run: method, natural, pgd20, 
     ax.set_xlabel('natural accuracy (%)', fontsize=8); ax.set_ylabel(f'{_ATTACK_NAMES[rob]} accuracy (%)', fontsize=8)
     ax.tick_params(labelsize=7); ax.legend(fontsize=7); ax.set_title('accuracy-robustness trade-off', fontsize=9)
     fig.tight_layout()
-    if fn is not None: fig.savefig(fn, dpi=80); plt.close(fig)
+    if fn is not None: _savefig(fig, fn)
     return fig
 
 # %% ../nbs/06_cli.ipynb #cba8d0a6
@@ -521,7 +728,8 @@ _SETTING_DOC = dict(model='model', eps='budget eps (pixel units)', eps_low="PART
                     n_train='training images (all when None)', n_valid='validation images', cam='CAM method', budget="PART's budget rule",
                     beta='TRADES/MART beta', decay_at='lr / 10, / 100 from these epochs after burn-in',
                     attacks='evaluation attacks', n_eval='evaluated images (all when None)', preset='preset',
-                    schedule='lr schedule', pad='padding of the random crop (0: flips only)')
+                    schedule='lr schedule', pad='padding of the random crop (0: flips only)',
+                    split='train/valid split (fixed: the data set\'s own; train/valid, train/test: the folder\'s own; random: seeded 80/20)')
 
 def write_report(summary:pd.DataFrame, # from `compare`
                  runs:pd.DataFrame, # one row per run
@@ -529,7 +737,7 @@ def write_report(summary:pd.DataFrame, # from `compare`
                  out:Path, # folder with the runs' sub-folders
                 )->Path: # REPORT.md
     "Write `out`/REPORT.md (table, trade-off plot, settings, time per epoch, links to each run) and `out`/tradeoff.png."
-    out = Path(out)
+    out = Path(out); _prepare_out(out)
     plot_tradeoff(runs, out/'tradeoff.png')
     seeds = sorted(runs['seed'].unique().tolist())
     fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
@@ -543,7 +751,8 @@ def write_report(summary:pd.DataFrame, # from `compare`
            f"([curves]({r.method}-seed{r.seed}/curves.png), [CAMs]({r.method}-seed{r.seed}/cams.png), "
            f"[robustness]({r.method}-seed{r.seed}/robustness.md))" for r in runs.itertuples()]
     md += ['', f"Versions: {', '.join(f'{k} {v}' for k, v in _versions().items())}.", '']
-    (out/'REPORT.md').write_text('\n'.join(md))
+    text = '\n'.join(md)
+    _atomic_write(out/'REPORT.md', lambda tmp: Path(tmp).write_text(text))
     return out/'REPORT.md'
 
 # %% ../nbs/06_cli.ipynb #1f94b35b
@@ -566,12 +775,17 @@ def _fractions(kw):
 def _fail(prog, msg, code=2):
     print(f"{prog}: error: {msg}", file=sys.stderr); sys.exit(code)
 
+def _on_sigterm(signum, frame): raise _Terminated()
+
 def _guard(prog, f):
-    "Run `f`; bad arguments and Ctrl-C become one line on stderr and a non-zero exit."
+    "Run `f`; bad arguments, Ctrl-C and SIGTERM become one line on stderr and a non-zero exit (2, 130, 143)."
+    old = signal.signal(signal.SIGTERM, _on_sigterm) # a `kill` unwinds like Ctrl-C: the checkpoint stays whole, no temporary file
     try: return f()
     except (UsageError, DatasetNotFound) as e: _fail(prog, str(e).splitlines()[0] if str(e) else repr(e))
-    except TrainingInterrupted as e: _fail(prog, str(e), 130)
+    except TrainingInterrupted as e: _fail(prog, str(e), e.code)
+    except _Terminated: _fail(prog, 'terminated (SIGTERM)', 143)
     except KeyboardInterrupt: _fail(prog, 'interrupted', 130)
+    finally: signal.signal(signal.SIGTERM, old)
 
 def _summary_line(prog, m, out):
     r = m['robustness']
@@ -610,17 +824,18 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                size:int=None, # image size of a folder data set [32]
                data_path:str=None, # where cifar10/svhn/tinyimagenet are [fastai's data folder]; for cifar10 also a .tgz such as ../shared/data/cifar10-jpeg.tgz
                download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
-               resume:bool=False, # continue the interrupted run in --out (same settings)
+               resume:bool=False, # continue the run in --out from its last checkpoint (same settings; an interrupted epoch restarts)
+               overwrite:bool=False, # replace the run that --out already holds (without it, such an --out is refused)
                keep:Param("also keep the checkpoints of these epochs, as checkpoint-epoch<n>.pth in --out", int, nargs='+')=None,
                init_from:Param("a PART run starts from its baseline's checkpoint at the end of the burn-in, e.g. "
                                "runs/at-cifar10-seed0/checkpoint-epoch20.pth of `part_train --method at --keep 20`", str)=None,
-               stop_after:Param(argparse.SUPPRESS, int)=None, # (hidden, for tests) interrupt after this epoch
+               interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the run itself, see `train_one`
               ):
     "Train one robust model (AT, PART, TRADES, PART-T, MART or PART-M), evaluate it, and write weights, report and pictures."
-    kw = {k: v for k, v in locals().items() if k not in ('method', 'data', 'out', 'resume', 'stop_after', 'keep', 'init_from')}
+    kw = {k: v for k, v in locals().items() if k not in ('method', 'data', 'out', 'resume', 'overwrite', 'interrupt', 'keep', 'init_from')}
     dest = Path(out or f"runs/{method}-{Path(str(data)).name}-seed{seed}")
-    m = _guard('part_train', lambda: train_one(method, data, out=dest, resume=resume, stop_after=stop_after, keep=keep or (),
-                                               init_from=init_from, **_fractions(kw)))
+    m = _guard('part_train', lambda: train_one(method, data, out=dest, resume=resume, overwrite=overwrite, interrupt=interrupt,
+                                               keep=keep or (), init_from=init_from, **_fractions(kw)))
     print(_summary_line('part_train', m, dest))
 
 # %% ../nbs/06_cli.ipynb #4e20c659
@@ -654,9 +869,12 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  data_path:str=None, # where cifar10/svhn/tinyimagenet are [fastai's data folder]; for cifar10 also a .tgz such as ../shared/data/cifar10-jpeg.tgz
                  download:bool=True, # fetch cifar10/svhn/tinyimagenet when missing; --no-download fails with a message instead
                  resume:bool=False, # reuse finished runs in --out and continue interrupted ones
+                 overwrite:bool=False, # replace the runs and report that --out already holds
+                 interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the first run itself, see `train_one`
                 ):
     "Train several methods with the same seeds and settings; write REPORT.md (table mean ± std, settings, time per epoch, trade-off plot)."
-    kw = {k: v for k, v in locals().items() if k not in ('methods', 'seeds', 'data', 'out', 'resume')}
-    summary = _guard('part_compare', lambda: compare(methods, seeds, data, out, resume=resume, **_fractions(kw)))
+    kw = {k: v for k, v in locals().items() if k not in ('methods', 'seeds', 'data', 'out', 'resume', 'overwrite', 'interrupt')}
+    summary = _guard('part_compare', lambda: compare(methods, seeds, data, out, resume=resume, overwrite=overwrite, interrupt=interrupt,
+                                                     **_fractions(kw)))
     print(summary_markdown(summary))
     print(f"part_compare: report in {Path(out)/'REPORT.md'} (trade-off plot {Path(out)/'tradeoff.png'})")

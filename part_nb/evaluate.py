@@ -10,7 +10,7 @@ import pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, Metric
-from .cam import unwrap_model
+from .cam import unwrap_model, eval_mode, _own_dtype
 from .attack import pgd, fgsm, cw_inf, mma, autoattack, with_normalize, find_normalize, to_pixels
 
 # %% auto #0
@@ -27,6 +27,10 @@ def _parse_attack(name:str)->tuple:
                          "'mma' or 'mma<k>', 'aa' (AutoAttack)")
     kind = dict(clean='natural', autoattack='aa').get(m[1], m[1])
     return kind, int(m[2]) if m[2] else _DEFAULT_STEPS.get(kind, 1)
+
+def _check_eps(eps, name='eps'):
+    if not (isinstance(eps, (int, float)) and eps >= 0): raise ValueError(f"`{name}` must be a number >= 0, got {eps!r}")
+    if eps > 1: raise ValueError(f"`{name}` is in pixel units of images in [0,1], got {eps:g} (did you mean {eps:g}/255?)")
 
 # %% ../nbs/04_evaluate.ipynb #74836ff5
 def run_attack(name:str, # attack name: 'natural', 'fgsm', 'pgd<k>', 'cw<k>', 'mma<k>', 'aa'
@@ -52,6 +56,7 @@ def run_attack(name:str, # attack name: 'natural', 'fgsm', 'pgd<k>', 'cw<k>', 'm
 def _pixel_space(model, dl, normalize):
     "The model taking pixel-space input, and (mean, std) to denormalise the batches of `dl` with (or None)."
     if isinstance(model, Learner): model = model.model
+    model = unwrap_model(model) # before the Normalize wrapper: attacks must not run through a DDP wrapper's collectives
     stats = find_normalize(dl) if normalize is None else (None if normalize is False else normalize)
     if stats is None: return model, None
     mean, std = (torch.as_tensor(s, dtype=torch.float32).view(1, -1, 1, 1) for s in stats)
@@ -62,7 +67,10 @@ def _batches(dl, n):
     "Batches (x, y) of `dl` until `n` examples (all when None), the last one cut to size."
     seen = 0
     for b in dl:
-        x, y = b[0], b[1]
+        x, y = b[0], b[1].as_subclass(Tensor)
+        if y.ndim != 1 or y.is_floating_point() or len(y) != len(x):
+            raise ValueError(f"each batch must hold images and one integer label per image, got labels of shape {tuple(y.shape)} "
+                             f"and dtype {y.dtype} for {len(x)} images")
         if n is not None: x, y = x[:n - seen], y[:n - seen]
         seen += len(y)
         yield x, y
@@ -82,32 +90,32 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
     "Accuracy (%) of `model` on the first `n` examples of `dl` under each of `attacks`, and in the worst case over them."
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     for a in attacks: _parse_attack(a) # fail before any work on an unknown name
-    if len(set(attacks)) != len(attacks): raise ValueError(f"attack names repeat: {attacks}")
-    if not (isinstance(eps, (int, float)) and eps >= 0): raise ValueError(f"`eps` must be a number >= 0, got {eps!r}")
+    parsed = [_parse_attack(a) for a in attacks]
+    if len(set(parsed)) != len(parsed): raise ValueError(f"attack names repeat (the same attack twice): {attacks}")
+    _check_eps(eps)
     if n is not None and n < 1: raise ValueError(f"`n` must be >= 1, got {n}")
     if dl is None:
         if not isinstance(model, Learner): raise ValueError("give the `dl` of examples to evaluate on")
         dl = model.dls.valid
-    model, stats = _pixel_space(model, dl, normalize)
-    m = unwrap_model(model)
-    modes = [(mod, mod.training) for mod in m.modules()]
+    m, stats = _pixel_space(model, dl, normalize) # unwrapped, then wrapped with Normalize when the batches are normalised
     dev = next(iter(m.parameters()), torch.empty(0)).device
     total = len(dl) if n is None or not hasattr(dl, 'bs') else min(len(dl), math.ceil(n / dl.bs))
     batches = _batches(dl, n)
     correct = {a: [] for a in attacks}
-    m.eval()
-    try:
-        with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
-            torch.manual_seed(seed)
-            for x, y in (progress_bar(batches, total=total, leave=False) if progress else batches):
-                x, y = to_pixels(x, stats).to(dev), y.as_subclass(Tensor).to(dev)
-                with torch.no_grad(): clean = m(x).argmax(1) == y
-                for a in attacks:
-                    x_adv = run_attack(a, m, x, y, eps, alpha, aa_version, seed)
-                    with torch.no_grad(): ok = clean if x_adv is x else clean & (m(x_adv).argmax(1) == y)
-                    correct[a].append(ok.cpu())
-    finally:
-        for mod, t in modes: mod.training = t
+    with eval_mode(m), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        fwd = _own_dtype(m)
+        for x, y in (progress_bar(batches, total=total, leave=False) if progress else batches):
+            x, y = to_pixels(x, stats).to(dev), y.to(dev)
+            with torch.no_grad(): logits = fwd(x)
+            if len(y) and not 0 <= y.min() <= y.max() < logits.shape[1]: # such a label could never count as correct
+                raise ValueError(f"labels run from {y.min().item()} to {y.max().item()}, but the model gives {logits.shape[1]} classes: "
+                                 "evaluate a model made for this data set")
+            clean = logits.argmax(1) == y
+            for a in attacks:
+                x_adv = run_attack(a, m, x, y, eps, alpha, aa_version, seed)
+                with torch.no_grad(): ok = clean if x_adv is x else clean & (fwd(x_adv).argmax(1) == y)
+                correct[a].append(ok.cpu())
     flags = {a: torch.cat(c) for a, c in correct.items()}
     if not flags or not len(next(iter(flags.values()))): raise ValueError("no examples to evaluate: `dl` is empty")
     flags['worst-case'] = torch.stack(list(flags.values())).all(0)
@@ -122,6 +130,28 @@ def _eps_str(eps):
     k = round(eps * 255)
     return f"{k}/255" if math.isclose(eps * 255, k, abs_tol=1e-6) else f"{eps:g}"
 
+def _kind(name):
+    try: return _parse_attack(name)[0]
+    except ValueError: return name
+
+def _from_attrs(df, key, given):
+    "`given`, else the table's own `df.attrs[key]`; a given value that contradicts the table is an error."
+    have = df.attrs.get(key)
+    if given is None: return have
+    if have is not None and not math.isclose(float(given), float(have), rel_tol=1e-9):
+        raise ValueError(f"`{key}`={given} contradicts the table, which was computed with {key}={have}: leave `{key}` out")
+    return given
+
+def _headline(r, adversarial):
+    parts = [f"L-inf, eps = {r['eps_str']}, {r['n_examples']} examples."]
+    if r['clean_acc'] is not None: parts.append(f"Clean accuracy {r['clean_acc']}%,")
+    if r['robust_acc_attack'] == 'worst-case':
+        parts.append(f"robust accuracy {r['robust_acc']}% (worst case per image over {', '.join(adversarial)})"
+                     + (f"; AutoAttack alone {r['autoattack_acc']}%." if r['autoattack_acc'] is not None else '.'))
+    elif r['robust_acc'] is not None: parts.append(f"robust accuracy {r['robust_acc']}% ({r['robust_acc_attack']}).")
+    else: parts.append("no attack was run.")
+    return ' '.join(parts)
+
 def save_report(df:pd.DataFrame, # the table of `evaluate_robustness`
                 path, # file name without suffix: writes `path`.md and `path`.json
                 name:str|None=None, # model name
@@ -132,16 +162,17 @@ def save_report(df:pd.DataFrame, # the table of `evaluate_robustness`
                )->dict: # the JSON content
     "Write the robustness table as Markdown and as JSON with RobustBench's fields (clean_acc, robust_acc, eps, ...)."
     acc = df['accuracy'].astype(float)
-    eps = df.attrs.get('eps') if eps is None else eps
-    n_examples = df.attrs.get('n_examples') if n_examples is None else n_examples
+    eps, n_examples = _from_attrs(df, 'eps', eps), _from_attrs(df, 'n_examples', n_examples)
     attacks = [a for a in acc.index if a != 'worst-case']
     clean = acc.get('natural', None)
-    robust_by = 'aa' if 'aa' in acc.index else 'worst-case'
+    adversarial = [a for a in attacks if _kind(a) != 'natural']
+    # the headline is the per-image worst case over every attack run; AutoAttack alone is reported beside it
+    robust_by = 'worst-case' if adversarial and 'worst-case' in acc.index else 'aa' if 'aa' in acc.index else None
     report = dict(name=name, dataset=dataset, threat_model='Linf', norm='Linf', eps=eps,
                   eps_str=None if eps is None else _eps_str(eps), n_examples=n_examples,
                   clean_acc=None if clean is None else round(clean, 2),
-                  robust_acc=round(acc[robust_by], 2) if robust_by in acc.index else None,
-                  robust_acc_attack='AutoAttack' if robust_by == 'aa' else 'worst-case',
+                  robust_acc=None if robust_by is None else round(acc[robust_by], 2),
+                  robust_acc_attack=dict(aa='AutoAttack').get(robust_by, robust_by),
                   autoattack_acc=round(acc['aa'], 2) if 'aa' in acc.index else None,
                   attacks=attacks, accuracies={k: round(v, 2) for k, v in acc.items()}, **extra)
     path = Path(path)
@@ -149,9 +180,7 @@ def save_report(df:pd.DataFrame, # the table of `evaluate_robustness`
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix('.json').write_text(json.dumps(report, indent=2) + '\n')
     head = ' '.join(f"{k}: {report[k]}" for k in ('name', 'dataset') if report[k])
-    lines = [f"# Robustness{' of ' + head if head else ''}", '',
-             f"L-inf, eps = {report['eps_str']}, {n_examples} examples. Clean accuracy {report['clean_acc']}%, "
-             f"robust accuracy {report['robust_acc']}% ({report['robust_acc_attack']}).", '',
+    lines = [f"# Robustness{' of ' + head if head else ''}", '', _headline(report, adversarial), '',
              '| attack | accuracy (%) |', '|---|---:|'] + [f"| {k} | {v:.2f} |" for k, v in acc.items()]
     path.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     return report
@@ -164,23 +193,27 @@ class RobustAccuracy(Metric):
                  steps:int=10, # PGD steps
                  loss:str='ce', # PGD loss: 'ce' or 'cw'
                  normalize=None, # None: detect fastai `Normalize` in `learn.dls`; False: batches are pixels; or (mean, std)
+                 seed:int=0, # seed of the random starts of each validation pass, drawn from a fork: training's random numbers are untouched
                 ):
+        _check_eps(eps)
+        if alpha is not None: _check_eps(alpha, 'alpha')
+        if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
+        if loss not in ('ce', 'cw'): raise ValueError(f"`loss` must be 'ce' or 'cw', got {loss!r}")
         self.eps, self.alpha, self.steps, self.loss, self.normalize = eps, (eps / 4 if alpha is None else alpha), steps, loss, normalize
+        self.seed = seed
         self.reset()
 
-    def reset(self): self.correct, self.count = 0, 0
+    def reset(self): self.correct, self.count, self.batches = 0, 0, 0
 
     def accumulate(self, learn):
         if hasattr(learn, 'gather_preds'): return # inside `get_preds`: no attack
-        model, stats = _pixel_space(learn.model, learn.dls, self.normalize)
+        model, stats = _pixel_space(learn.model, learn.dls, self.normalize) # unwrapped, then normalised
         x, y = to_pixels(learn.xb[0], stats), learn.yb[0].as_subclass(Tensor)
-        x_adv = pgd(model, x, y, self.eps, self.alpha, self.steps, loss=self.loss) # enables grads itself
-        m = unwrap_model(model)
-        training = m.training; m.eval()
-        try:
-            with torch.no_grad(): ok = (m(x).argmax(1) == y) & (m(x_adv).argmax(1) == y)
-        finally: m.train(training)
-        self.correct += ok.sum().item(); self.count += len(y)
+        with eval_mode(model), torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == 'cuda' else []):
+            torch.manual_seed(self.seed + self.batches) # the same starts in every pass, other ones for every batch
+            x_adv = pgd(model, x, y, self.eps, self.alpha, self.steps, loss=self.loss) # enables grads itself
+            with torch.no_grad(): ok = (_own_dtype(model)(x).argmax(1) == y) & (_own_dtype(model)(x_adv).argmax(1) == y)
+        self.correct += ok.sum().item(); self.count += len(y); self.batches += 1
 
     @property
     def value(self): return self.correct / self.count if self.count else None

@@ -1,7 +1,8 @@
 "The console scripts `part_train` and `part_compare` on tiny subsets of MNIST-5k: files, JSON fields, resume, bad arguments."
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
-import pytest, torch
+import pytest, torch, PIL.Image
+torch.set_num_threads(1) # the runs in this process: tiny models, and the CPUs may be shared
 
 TINY = ['--n_train', '64', '--n_valid', '32', '--steps', '2', '--attacks', 'natural', 'pgd20']
 
@@ -30,8 +31,9 @@ def _error_line(stderr):
 def test_help():
     r = run('part_train', '--help')
     assert r.returncode == 0, r.stderr
-    for opt in ('--method', '--data', '--eps_low', '--burn_in', '--resume', '--autoattack', '--n_eval', '--out', '--keep', '--init_from'): assert opt in r.stdout
-    assert 'stop_after' not in r.stdout # hidden option for tests
+    for opt in ('--method', '--data', '--eps_low', '--burn_in', '--resume', '--overwrite', '--autoattack', '--n_eval', '--out', '--keep',
+                '--init_from'): assert opt in r.stdout
+    assert '--interrupt' not in r.stdout # hidden option for tests
     r = run('part_compare', '--help')
     assert r.returncode == 0 and '--methods' in r.stdout and '--seeds' in r.stdout
 
@@ -77,14 +79,38 @@ def cli(fn, *args):
     (['--eps', 'x'], "--eps: not a number: 'x'"),
     (['--epochs', '0'], '--epochs must be >= 1'),
     (['--resume'], 'no checkpoint'),
+    (['--cam', 'gradcan', '--method', 'at'], "unknown --cam 'gradcan'"), # checked before training, for AT too
+    (['--attacks', 'natural', 'pgd', 'pgd20'], 'the same attack twice'),
+    (['--attacks', 'natural', 'fgsm3'], "unknown attack 'fgsm3'"),
+    (['--epochs', '2', '--burn_in', '2'], 'must be smaller than --epochs'),
+    (['--n_train', '5000'], 'n_train'),
+    (['--size', '32'], '--size resizes the images of a folder'),
 ])
 def test_bad_arguments(tmp_path, capsys, args, msg):
     (tmp_path/'a_file').write_text('not a folder'); (tmp_path/'empty').mkdir()
     from part_nb.cli import part_train
-    with pytest.raises(SystemExit) as e: cli(part_train, '--out', tmp_path/'run', *[a.format(tmp=tmp_path) for a in args], *TINY)
+    with pytest.raises(SystemExit) as e: cli(part_train, '--out', tmp_path/'run', *TINY, *[a.format(tmp=tmp_path) for a in args])
     assert e.value.code == 2
     line = _error_line(capsys.readouterr().err)
     assert line.startswith('part_train: error: ') and msg in line, line
+    assert not (tmp_path/'run').exists() # an early error leaves no empty --out folder
+
+@pytest.mark.parametrize('args, msg', [
+    (['--model', 'smallcnn', '--bs', '4'], 'pass --size 28'), # found by a forward pass, not by a traceback in the first batch
+    (['--bs', '64'], 'fewer than the batch size 64'), # fastai would drop the only, partial batch and train on nothing
+    (['--bs', '4', '--autoattack'], 'at least 4 classes'), # AutoAttack's targeted attacks, which run after training
+    (['--bs', '4', '--n_eval', '100'], '--n_eval 100'),
+])
+def test_bad_folder_arguments(tmp_path, capsys, args, msg):
+    "A folder of 2 x 4 images: what cannot work is found before training, and no --out folder is left behind."
+    for c in ('cat', 'dog'):
+        (tmp_path/'imgs'/c).mkdir(parents=True)
+        for i in range(4): PIL.Image.new('RGB', (20, 20), (40 * i, 0, 0)).save(tmp_path/'imgs'/c/f'{i}.png')
+    from part_nb.cli import part_train
+    with pytest.raises(SystemExit) as e:
+        cli(part_train, '--out', tmp_path/'run', '--data', tmp_path/'imgs', '--steps', '1', '--attacks', 'natural', *args)
+    assert e.value.code == 2 and msg in _error_line(capsys.readouterr().err)
+    assert not (tmp_path/'run').exists()
 
 def test_bad_arguments_console(tmp_path):
     "The installed command: one line on stderr, exit code 2, nothing written."
@@ -95,7 +121,7 @@ def test_bad_arguments_console(tmp_path):
 def test_resume_after_interrupt(tmp_path):
     "SIGINT after the first epoch's checkpoint (sent by the run itself), then --resume continues at epoch 2 across the burn-in."
     out, args = tmp_path/'run', ['--method', 'part', '--epochs', '3', '--burn_in', '2', '--out', tmp_path/'run', *TINY]
-    r = run('part_train', *args, '--stop_after', '1')
+    r = run('part_train', *args, '--interrupt', 'epoch1')
     assert r.returncode == 130, r.stderr
     assert 'interrupted' in _error_line(r.stderr) and '--resume' in r.stderr
     ck = torch.load(out/'checkpoint.pth', weights_only=True)
@@ -116,8 +142,11 @@ def test_ctrl_c_from_outside(tmp_path):
     p = start('part_train', '--method', 'at', '--epochs', '1000', '--out', out, *TINY)
     ck = out/'checkpoint.pth'
     t0 = time.time()
-    while not ck.exists() and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.2)
-    assert ck.exists(), p.communicate()[1]
+    def epochs_done():
+        try: return torch.load(ck, weights_only=True)['epoch']
+        except (OSError, RuntimeError, EOFError): return 0 # not written yet (it is written whole, by a rename)
+    while epochs_done() < 1 and time.time() - t0 < 180 and p.poll() is None: time.sleep(0.2)
+    assert epochs_done() >= 1, p.communicate()[1]
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=240) # generous for a loaded machine
     assert p.returncode == 130, err
@@ -178,3 +207,122 @@ def test_init_from_baseline_burn_in(tmp_path):
     assert s['init_from'] == str(tmp_path/'c'/'at-seed0'/'checkpoint-epoch1.pth')
     wc = torch.load(tmp_path/'c'/'part-seed0'/'model.pth', weights_only=True)
     assert all(torch.equal(w0[k], wc[k]) for k in w0)
+
+# --- interruptions: SIGINT, SIGTERM and SIGKILL in an epoch, in the evaluation and while the report is written, each
+# followed by the documented resume, end with the history, weights and numbers of the uninterrupted run
+
+RUN = ['--method', 'part', '--epochs', '2', '--burn_in', '1', '--bs', '16', '--n_train', '32', '--n_valid', '16', '--steps', '1',
+       '--attacks', 'natural', 'pgd2'] # 2 batches an epoch
+
+def _history(out):
+    "Per-epoch records without the wall times, the robustness table, and the weights of a finished run."
+    m = json.loads((out/'metrics.json').read_text())
+    hist = [{k: v for k, v in r.items() if not k.startswith('time')} for r in m['epochs']]
+    return hist, m['robustness'], torch.load(out/'model.pth', weights_only=True)
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+    "The uninterrupted run, in this process."
+    from part_nb.cli import part_train
+    out = tmp_path_factory.mktemp('ref')/'run'
+    cli(part_train, '--out', out, *RUN)
+    return _history(out)
+
+def _same_run(out, reference, tol=0.):
+    hist, rob, w = _history(out)
+    ref_hist, ref_rob, ref_w = reference
+    assert [r['epoch'] for r in hist] == [0, 1]
+    for a, b in zip(hist, ref_hist):
+        assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tol for k in a), (a, b)
+    assert rob == pytest.approx(ref_rob, abs=100 * tol + 1e-9)
+    assert all(torch.allclose(w[k].float(), ref_w[k].float(), atol=tol, rtol=0) for k in w)
+    assert not [f.name for f in out.iterdir() if f.name.endswith('.tmp')]
+
+@pytest.mark.parametrize('where, code', [('epoch1.batch1', 130), ('epoch0.batch1:TERM', 143), ('eval', 130), ('report:TERM', 143)])
+def test_interrupt_then_resume_is_the_uninterrupted_run(tmp_path, capsys, reference, where, code):
+    from part_nb.cli import part_train
+    out = tmp_path/'run'
+    with pytest.raises(SystemExit) as e: cli(part_train, '--out', out, *RUN, '--interrupt', where)
+    assert e.value.code == code
+    line = _error_line(capsys.readouterr().err)
+    assert ('terminated (SIGTERM)' if code == 143 else 'interrupted') in line and '--resume' in line, line
+    if where in ('eval', 'report:TERM'): assert 'evaluate again' in line and (out/'model.pth').exists()
+    assert not (out/'metrics.json').exists() # no finished-looking run with old or missing numbers
+    assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == {'epoch1.batch1': 1, 'epoch0.batch1:TERM': 0}.get(where, 2)
+    cli(part_train, '--out', out, *RUN, '--resume')
+    _same_run(out, reference)
+
+@pytest.mark.parametrize('where', ['epoch1.batch1', 'report'])
+def test_sigkill_then_resume(tmp_path, reference, where):
+    "A kill leaves the last checkpoint whole (and perhaps a temporary file, removed on resume); the resumed run matches."
+    out = tmp_path/'run'
+    r = run('part_train', '--out', out, *RUN, '--interrupt', f'{where}:KILL')
+    assert r.returncode == -9, r.stderr
+    (out/'.checkpoint.pthx1y2.tmp').write_bytes(b'half a checkpoint') # what a kill during a save leaves
+    assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == (1 if where.startswith('epoch') else 2)
+    assert not (out/'metrics.json').exists()
+    r = run('part_train', '--out', out, *RUN, '--resume')
+    assert r.returncode == 0, r.stderr
+    _same_run(out, reference, tol=1e-4) # another process with one thread: the same run up to float rounding
+
+def test_resume_refuses_fewer_epochs_and_other_runs(tmp_path, capsys):
+    from part_nb.cli import part_train
+    out = tmp_path/'run'
+    cli(part_train, '--out', out, '--method', 'at', '--epochs', '2', *TINY)
+    for args, msg in ((['--epochs', '1', '--resume'], 'holds 2 trained epochs, more than --epochs 1'),
+                      (['--epochs', '3'], 'already holds a run'), # a fresh run never mixes with an old one
+                      (['--epochs', '3', '--resume', '--overwrite'], 'pass one of them')):
+        with pytest.raises(SystemExit) as e: cli(part_train, '--out', out, '--method', 'at', *TINY, *args)
+        assert e.value.code == 2 and msg in _error_line(capsys.readouterr().err)
+    old = json.loads((out/'metrics.json').read_text())
+    cli(part_train, '--out', out, '--method', 'at', '--epochs', '1', *TINY, '--overwrite') # replaced whole
+    m = json.loads((out/'metrics.json').read_text())
+    assert len(m['epochs']) == 1 and m['settings']['epochs'] == 1 and len(old['epochs']) == 2
+    assert sorted(f.name for f in out.iterdir()) == sorted(['checkpoint.pth', 'model.pth', 'settings.json', 'metrics.json', 'robustness.md',
+                                                          'robustness.json', 'curves.png', 'cams.png'])
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint', b'PK\x03\x04broken zip', 'dict', 'pickle'])
+def test_corrupt_checkpoint(tmp_path, capsys, content):
+    from part_nb.cli import part_train
+    out = tmp_path/'run'; out.mkdir()
+    if content == 'dict': torch.save({'model': {}}, out/'checkpoint.pth') # a file torch reads, but no part_nb checkpoint
+    elif content == 'pickle':
+        import pickle
+        (out/'checkpoint.pth').write_bytes(pickle.dumps(os.getcwd)) # weights_only refuses to unpickle code
+    else: (out/'checkpoint.pth').write_bytes(content)
+    for opt in ('--resume', '--init_from'):
+        args = ['--resume'] if opt == '--resume' else ['--init_from', out/'checkpoint.pth', '--out', tmp_path/'other']
+        with pytest.raises(SystemExit) as e: cli(part_train, '--out', out, '--method', 'part', *TINY, *args)
+        line = _error_line(capsys.readouterr().err)
+        assert e.value.code == 2 and 'cannot read the checkpoint' in line, line
+
+def test_compare_resume_never_reports_an_older_run(tmp_path, capsys):
+    "The issue's case: a finished run in --out, then other settings, interrupted, then --resume: the new run's numbers."
+    from part_nb.cli import part_compare
+    out, base = tmp_path/'cmp', ['--methods', 'at', '--n_train', '64', '--n_valid', '32', '--attacks', 'natural']
+    cli(part_compare, '--out', out, *base, '--epochs', '1', '--steps', '1')
+    new = [*base, '--epochs', '2', '--steps', '2', '--bs', '16']
+    with pytest.raises(SystemExit) as e: cli(part_compare, '--out', out, *new)
+    assert e.value.code == 2 and 'already holds a comparison' in _error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit) as e: cli(part_compare, '--out', out, *new, '--overwrite', '--interrupt', 'epoch0.batch2')
+    assert e.value.code == 130 and '--resume' in _error_line(capsys.readouterr().err)
+    cli(part_compare, '--out', out, *new, '--resume')
+    m = json.loads((out/'at-seed0'/'metrics.json').read_text())
+    assert [r['epoch'] for r in m['epochs']] == [0, 1] and m['settings']['steps'] == 2 and m['settings']['bs'] == 16
+
+def test_done_trusts_metrics_not_settings(tmp_path):
+    "A run folder whose settings.json matches but whose metrics.json was made with other settings is not a finished run."
+    from part_nb.cli import _done, run_settings
+    s = run_settings('at', epochs=2)
+    (tmp_path/'model.pth').write_bytes(b'x')
+    (tmp_path/'settings.json').write_text(json.dumps(s))
+    (tmp_path/'metrics.json').write_text(json.dumps({'settings': {**s, 'epochs': 1}, 'robustness': {}}))
+    assert _done(tmp_path, s) is None
+    (tmp_path/'metrics.json').write_text(json.dumps({'settings': s, 'robustness': {}}))
+    assert _done(tmp_path, s) is not None
+
+def test_no_futurewarning():
+    "fastai's use of the deprecated torch.jit.script does not print a warning on every run."
+    r = subprocess.run(_cmd('part_train') + ['--help'], capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'})
+    assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr
