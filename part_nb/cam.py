@@ -16,7 +16,7 @@ __all__ = ['CAM_METHODS', 'BUDGET_MODES', 'unwrap_model', 'eval_mode', 'find_cam
 
 # %% ../nbs/02_cam.ipynb #046c18a5
 CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
-BUDGET_MODES = ('paper', 'reference')
+BUDGET_MODES = ('paper', 'reference', 'soft')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
 def unwrap_model(model:nn.Module, # a model, possibly wrapped in `DataParallel` / `DistributedDataParallel`
@@ -255,21 +255,33 @@ def _reference_important(cam, size):
     mean, std = rgb.mean((1, 2, 3), keepdim=True), rgb.std((1, 2, 3), correction=0, keepdim=True)
     return (rgb - mean) / std > 1
 
+# %% ../nbs/02_cam.ipynb #db990870
+def _soft_weight(cam, size):
+    "The squared (bilinearly resized) map rescaled to [0,1] per image: 0 at its least important pixel, 1 at its most important."
+    if size is not None and tuple(cam.shape[-2:]) != tuple(size):
+        cam = F.interpolate(cam, size=size, mode='bilinear', align_corners=False)
+    return _minmax(cam.float().pow(2)) # a constant map: 0 everywhere
+
+def _soft_budget(u, lo, hi):
+    "`lo + (hi - lo) u`, exactly `hi` where u = 1, and never outside [lo, hi] after rounding."
+    return torch.where(u >= 1, hi, lo + (hi - lo) * u).clamp(lo, hi)
+
 # %% ../nbs/02_cam.ipynb #126ee000
 def pixel_budget(cam:torch.Tensor, # (B,1,h,w) maps in [0,1], e.g. from `class_activation_map`
                  eps:float, # budget of the important pixels
                  eps_low:float, # budget of the other pixels (0 <= eps_low <= eps)
-                 mode:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule
-                 size:tuple|None=None, # (H,W) to resize the map to first (bilinear for 'paper', PIL bicubic for 'reference')
-                )->torch.Tensor: # (B,1,H,W) for 'paper', (B,3,H,W) for 'reference'; values in {eps_low, eps}
-    "PART's per-pixel perturbation budget: `eps` where the map marks a pixel as important, `eps_low` elsewhere."
+                 mode:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule; 'soft': continuous
+                 size:tuple|None=None, # (H,W) to resize the map to first (bilinear for 'paper' and 'soft', PIL bicubic for 'reference')
+                )->torch.Tensor: # (B,1,H,W) for 'paper' and 'soft', (B,3,H,W) for 'reference'; values in [eps_low, eps]
+    "PART's per-pixel perturbation budget: `eps` where the map marks a pixel as important, `eps_low` elsewhere ('soft': in between)."
     _check_budget(eps, eps_low, mode)
     if not isinstance(cam, torch.Tensor) or cam.ndim != 4 or cam.shape[1] != 1:
         raise ValueError(f"Expected (B,1,h,w) maps, got {tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__}")
     cam = cam.detach().as_subclass(torch.Tensor)
+    hi, lo = (torch.as_tensor(e, dtype=torch.float32).to(cam.device) for e in (eps, eps_low))
+    if mode == 'soft': return _soft_budget(_soft_weight(cam, size), lo, hi)
     imp = (_paper_important if mode == 'paper' else _reference_important)(cam, size)
-    hi, lo = torch.as_tensor(eps, dtype=torch.float32), torch.as_tensor(eps_low, dtype=torch.float32)
-    return torch.where(imp, hi.to(cam.device), lo.to(cam.device))
+    return torch.where(imp, hi, lo)
 
 # %% ../nbs/02_cam.ipynb #1c18e735
 def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwrapped)
@@ -280,7 +292,7 @@ def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwr
                layer:str|nn.Module|None=None, # CAM layer (see `class_activation_map`)
                target:torch.Tensor|int|None=None, # classes to explain; None: predicted
                mode:str='paper', # one of `BUDGET_MODES`
-              )->torch.Tensor: # (B,1,H,W) ('paper') or (B,3,H,W) ('reference') on x's device
+              )->torch.Tensor: # (B,1,H,W) ('paper', 'soft') or (B,3,H,W) ('reference') on x's device
     "`pixel_budget` of the `class_activation_map` of `x`, with the resize each mode prescribes."
     _check_budget(eps, eps_low, mode)
     cam = class_activation_map(model, x, method, layer, target, upsample=False)
@@ -301,7 +313,7 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
              alpha:float=0.5, # opacity of the map over the image
              size:float=1.0, # inches per image
             ):
-    "A small figure: the images, their maps overlaid, and the important pixels (white, or per channel in colour) of each budget."
+    "A small figure: the images, their maps overlaid, and each budget (white: `eps`, black: `eps_low`, grey between; RGB per channel)."
     import matplotlib.pyplot as plt
     budgets = {} if budget is None else budget if isinstance(budget, dict) else {'budget': budget}
     n = min(n, len(x))
@@ -312,7 +324,8 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
         _show_img(axs[1, i], x[i]); axs[1, i].imshow(cam[i, 0].detach().float().cpu(), cmap='jet', alpha=alpha, vmin=0, vmax=1)
         for r, b in enumerate(budgets.values(), 2):
             b = b.detach().float().cpu()
-            _show_img(axs[r, i], (b[i] >= b.max()).float()) # at the full budget (a uniform budget is all white)
+            lo, hi = b.min(), b.max() # of the whole batch: eps_low and eps (a uniform budget is all white)
+            _show_img(axs[r, i], (b[i] - lo) / (hi - lo) if hi > lo else torch.ones_like(b[i]))
     for r, label in enumerate(['image', 'CAM', *budgets]): axs[r, 0].set_ylabel(label, fontsize=8)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout(pad=0.2)

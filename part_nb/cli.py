@@ -97,6 +97,8 @@ def _check_settings(s):
     if s['model'] not in MODELS: raise UsageError(f"unknown model {s['model']!r}: choose one of {', '.join(MODELS)}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
     if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
+    from part_nb.cam import BUDGET_MODES # checked here, so that `compare` fails before its first run, not after it
+    if s['budget'] not in BUDGET_MODES: raise UsageError(f"unknown budget rule {s['budget']!r}: choose one of {', '.join(BUDGET_MODES)}")
     for k in ('eps', 'eps_low', 'alpha', 'lr', 'wd', 'mom', 'beta'):
         if not s[k] >= 0: raise UsageError(f"--{k} must be >= 0, got {s[k]}")
     if s['eps_low'] > s['eps']: raise UsageError(f"--eps_low ({s['eps_low']:g}) must not exceed --eps ({s['eps']:g})")
@@ -317,11 +319,13 @@ def plot_cams(model:nn.Module, # trained model
               eps_low:float, # budget of the other pixels
               cam:str='gradcam', # CAM method
               fn:Path|None=None, # PNG to write
+              mode:str='paper', # PART's budget rule, one of `part_nb.cam.BUDGET_MODES`
              )->plt.Figure:
     "Images with their class activation map and PART's pixel budget (`eps` where the CAM is high, `eps_low` elsewhere)."
-    from part_nb.cam import class_activation_map, pixel_budget, show_cam
+    from part_nb.cam import class_activation_map, cam_budget, show_cam
     cmap = class_activation_map(model, x, method=cam)
-    fig = show_cam(x, cmap, {f'budget\n{eps:.3g} (white)\n{eps_low:.3g}': pixel_budget(cmap, eps, eps_low)}, n=len(x))
+    budget = cam_budget(model, x, eps, eps_low, method=cam, mode=mode)
+    fig = show_cam(x, cmap, {f'budget ({mode})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}, n=len(x))
     if fn is not None: fig.savefig(fn, dpi=80); plt.close(fig)
     return fig
 
@@ -441,7 +445,7 @@ def _finish(learn, s, out, history, progress):
                'time_per_epoch': float(np.mean(times)) if times else None, 'files': [f for f in _FILES]}
     plot_curves(history, s['burn_in'] if s['callback'] == 'part' else None, out/'curves.png')
     x = learn.dls.valid.one_batch()[0][:6]
-    plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png')
+    plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png', s['budget'])
     _write_json(out/'metrics.json', metrics)
     return metrics
 
@@ -600,7 +604,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                seed:int=0, # seed of the weights, shuffling and attacks
                cam:str='gradcam', # CAM method of PART: gradcam, xgradcam, layercam, gradcam++
-               budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
+               budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
                beta:float=6.0, # weight of the TRADES/MART regulariser
                attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
@@ -643,7 +647,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  opt:str=None, # sgd or adam [mnist5k: adam, else sgd]
                  schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                  cam:str='gradcam', # CAM method of PART
-                 budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
+                 budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
                  beta:float=6.0, # weight of the TRADES/MART regulariser
                  attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                  autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
