@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 from fastcore.script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
-from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet
+from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet, ViT
 from .testing import seed_everything
 from .evaluate import evaluate_robustness, save_report
 
@@ -27,7 +27,7 @@ __all__ = ['METHODS', 'DATASETS', 'MODELS', 'DEFAULTS', 'PRESETS', 'BASELINE', '
 METHODS = {'at': ('at', 'ce'), 'part': ('part', 'ce'), 'trades': ('at', 'trades'), 'part-t': ('part', 'trades'),
            'mart': ('at', 'mart'), 'part-m': ('part', 'mart')} # method -> (callback, loss)
 DATASETS = ('mnist5k', 'cifar10', 'svhn', 'tinyimagenet') # or a folder of class sub-folders
-MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10')
+MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10', 'vit')
 
 # %% ../nbs/06_cli.ipynb #ff3e17a9
 _PAPER = dict(model='resnet18', eps=8/255, eps_low=7/255, alpha=2/255, steps=10, epochs=80, burn_in=20,
@@ -95,6 +95,8 @@ def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m
 def _check_settings(s):
     "Raise a `UsageError` naming the first bad setting."
     if s['model'] not in MODELS: raise UsageError(f"unknown model {s['model']!r}: choose one of {', '.join(MODELS)}")
+    if s['model'] == 'vit' and not (s['kind'] in ('cifar10', 'svhn') or s['kind'] == 'folder' and s['size'] == 32):
+        raise UsageError(f"--model vit takes 32x32 RGB images (cifar10, svhn, or a folder with --size 32), not {s['data']}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
     if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
     from part_nb.cam import BUDGET_MODES # checked here, so that `compare` fails before its first run, not after it
@@ -158,6 +160,7 @@ def make_model(name:str, # one of `MODELS`
     if name == 'resnet18': return ResNet18(num_classes, in_channels)
     if name == 'preactresnet18': return PreActResNet18(num_classes, in_channels)
     if name == 'wrn34-10': return WideResNet(34, 10, num_classes, in_channels)
+    if name == 'vit': return ViT(num_classes, in_channels)
     raise UsageError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
 
 # %% ../nbs/06_cli.ipynb #6536d577
@@ -590,7 +593,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
                preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                out:str=None, # output folder [runs/<method>-<data>-seed<seed>]
-               model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
+               model:str=None, # smallcnn, smallvgg, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
                epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
                burn_in:int=None, # first epochs trained like AT before PART reweights pixels [mnist5k: 3, else 20]
                eps:Param("budget of important pixels, e.g. 8/255 [mnist5k: 0.2, else 8/255]", str)=None,
@@ -634,7 +637,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
                  preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                  out:str='runs/compare', # output folder: REPORT.md, tradeoff.png and one sub-folder per run
-                 model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
+                 model:str=None, # smallcnn, smallvgg, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
                  epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
                  burn_in:int=None, # first epochs trained like AT before PART reweights pixels [mnist5k: 3, else 20]
                  eps:Param("budget of important pixels [mnist5k: 0.2, else 8/255]", str)=None,
