@@ -1,5 +1,5 @@
-"""How much PART's per-pixel budgets cost: part_nb's batched masks vs a per-image pipeline like the reference code's
-vs one no-grad forward pass of the same batch.
+"""How much PART's per-pixel budgets cost: part_nb's batched masks (the 'paper', 'reference' and 'soft' rules) vs a
+per-image pipeline like the reference code's vs one no-grad forward pass of the same batch.
 
     .venv/bin/python bench/bench_cam.py            # ResNet-18 on 128x3x32x32 (the paper's CIFAR shapes) and SmallCNN on 128x1x28x28
     .venv/bin/python bench/bench_cam.py --repeats 2 --smallcnn-repeats 5
@@ -108,6 +108,7 @@ def bench(name, model, x, repeats):
         'forward (no grad)': lambda: forward(model, x),
         "part_nb masks, 'paper'": lambda: cam_budget(model, x, EPS, EPS_LOW),
         "part_nb masks, 'reference'": lambda: cam_budget(model, x, EPS, EPS_LOW, mode='reference'),
+        "part_nb budgets, 'soft'": lambda: cam_budget(model, x, EPS, EPS_LOW, mode='soft'),
         'per-image reference pipeline': lambda: reference_masks(model, x, layer),
     }
     if torchcam is not None: contenders["torchcam batched GradCAM + 'paper'"] = lambda: torchcam_batched(model, x, layer)
@@ -118,6 +119,8 @@ def bench(name, model, x, repeats):
     res = dict(shape=list(x.shape), repeats=repeats, seconds=times,
                ratios={'paper masks / forward': times["part_nb masks, 'paper'"] / fwd,
                        'reference-mode masks / forward': times["part_nb masks, 'reference'"] / fwd,
+                       'soft budgets / forward': times["part_nb budgets, 'soft'"] / fwd,
+                       "soft / paper": times["part_nb budgets, 'soft'"] / times["part_nb masks, 'paper'"],
                        'per-image reference / forward': times['per-image reference pipeline'] / fwd,
                        "per-image reference / part_nb 'paper'": times['per-image reference pipeline'] / times["part_nb masks, 'paper'"],
                        "per-image reference / part_nb 'reference'": times['per-image reference pipeline'] / times["part_nb masks, 'reference'"]},

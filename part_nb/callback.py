@@ -184,7 +184,7 @@ class PARTCallback(ATCallback):
                  burn_in:int=20, # first epochs (fastai's epoch counter) trained with the uniform budget `eps`
                  cam:str='gradcam', # CAM method: 'gradcam', 'xgradcam', 'layercam' or 'gradcam++'
                  layer:str|nn.Module|None=None, # CAM layer: a name, a module, or None (`model.cam_layer`, else found)
-                 mode:str='paper', # budget rule: 'paper', or 'reference' (the public code's per-channel 'jet' rule)
+                 mode:str='paper', # budget rule: 'paper', 'reference' (the public code's per-channel 'jet' rule) or 'soft' (rising with the map)
                  target:str|None=None, # class explained by the CAM: None (predicted, as in the paper) or 'label'
                  loss:str='ce', # 'ce' (PART), 'trades' (PART-T) or 'mart' (PART-M)
                  beta:float=6.0, # weight of the TRADES/MART regulariser

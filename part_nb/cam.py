@@ -16,7 +16,7 @@ __all__ = ['CAM_METHODS', 'BUDGET_MODES', 'unwrap_model', 'eval_mode', 'find_cam
 
 # %% ../nbs/02_cam.ipynb #046c18a5
 CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
-BUDGET_MODES = ('paper', 'reference')
+BUDGET_MODES = ('paper', 'reference', 'soft')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
 def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
@@ -48,10 +48,12 @@ def _own_dtype(model:nn.Module)->nn.Module:
 def _is_map(out): return isinstance(out, torch.Tensor) and out.ndim == 4
 
 # %% ../nbs/02_cam.ipynb #533a9f33
+def _is_tokens(out, n): return isinstance(out, torch.Tensor) and out.ndim == 3 and out.shape[0] == n # (B,N,C)
+
 def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper is unwrapped)
                    x:torch.Tensor, # (B,C,H,W) example input; only `x[:1]` is used
-                  )->nn.Module: # the module whose feature map a CAM is computed from
-    "The last module to run whose output is a 4-D feature map larger than 1x1, found by a probe forward pass."
+                  )->nn.Module: # the module whose feature map (or token sequence) a CAM is computed from
+    "The last module to run whose output is a 4-D feature map larger than 1x1 (in a transformer: see `_find_token_layer`), found by a probe."
     model = unwrap_model(model)
     names = {m: n for n, m in model.named_modules() if n}
     outs, calls, order, hooks = {}, Counter(), [], []
@@ -59,10 +61,12 @@ def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper
         outs[mod] = out, getattr(out, '_version', None); calls[mod] += 1; order.append(mod)
     try:
         for m in names: hooks.append(m.register_forward_hook(hook))
-        with eval_mode(model), torch.no_grad(): _own_dtype(model)(x[:1].detach().float())
+        with eval_mode(model), torch.inference_mode(False), torch.no_grad(): _own_dtype(model)(x[:1].detach().float().clone()) # versioned outputs
     finally:
         for h in hooks: h.remove()
     last = next((m for m in reversed(order) if _is_map(outs[m][0]) and outs[m][0].shape[-2:].numel() > 1), None)
+    after = order[len(order) - order[::-1].index(last):] if last is not None else order
+    if any(_is_tokens(outs[m][0], 1) for m in after): return _find_token_layer(model, x, names, outs, calls, after)
     if last is None:
         maps = ', '.join(f"{names[m]} {tuple(outs[m][0].shape[1:])}" for m in dict.fromkeys(order) if _is_map(outs[m][0]))
         raise ValueError(f"No module of {type(model).__name__} outputs a 4-D feature map larger than 1x1 for inputs of "
@@ -123,9 +127,11 @@ def _activation_and_grad(model, layer, x, target):
     "Feature maps of `layer` and the gradient of each image's target score w.r.t. them: (A, dS/dA), both (B,K,h,w)."
     store = []
     def hook(mod, inp, out):
-        if not _is_map(out):
+        if not (_is_map(out) or _is_tokens(out, len(x))):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} outputs {shape}, not a 4-D (B,K,h,w) feature map")
+            raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} outputs {shape}, not a 4-D (B,K,h,w) feature map nor a "
+                             "3-D (B,N,C) token sequence: pass a `layer` that outputs one (a convolutional block; in a vision "
+                             "transformer the input norm of a block), or `layer=None` to let `find_cam_layer` choose")
         torch.set_grad_enabled(True) # record the graph from here on only: the backward pass stops at this layer
         leaf = out.detach().requires_grad_()
         store.append(leaf)
@@ -142,7 +148,8 @@ def _activation_and_grad(model, layer, x, target):
             grad, = torch.autograd.grad(score, store[-1])
     finally:
         handle.remove(); torch.set_grad_enabled(grad_mode)
-    return store[-1].detach().float(), grad.float() # float32 maps, also of a float16 model
+    a, grad = store[-1].detach().float(), grad.float() # float32 maps, also of a float16 model
+    return _token_maps(model, layer, a, grad, x) if a.ndim == 3 else (a, grad)
 
 # %% ../nbs/02_cam.ipynb #f20b3706
 def _gradcam(a, g):   return (g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True)
@@ -179,6 +186,96 @@ def class_activation_map(model:nn.Module, # classifier returning (B,classes) log
                       f"{x.shape[-2]}x{x.shape[-1]} inputs: the budget has little spatial resolution")
     cam = _minmax(_CAMS[method](a, g).clamp_min(0))
     return F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False) if upsample else cam
+
+# %% ../nbs/02_cam.ipynb #66f3e394
+def _layout_attrs(model, layer):
+    "`num_prefix_tokens` and `patch_size` of the innermost module holding `layer` that declares either (timm's, torchvision's names)."
+    mods = dict(model.named_modules())
+    name = next((n for n, m in mods.items() if m is layer), '')
+    parts = name.split('.') if name else []
+    for k in range(len(parts), -1, -1):
+        m = mods['.'.join(parts[:k])]
+        patch = getattr(m, 'patch_size', None)
+        if patch is None: patch = getattr(getattr(m, 'patch_embed', None), 'patch_size', None)
+        prefix = getattr(m, 'num_prefix_tokens', None)
+        if patch is not None or prefix is not None: return prefix, patch
+    return None, None
+
+_LAYOUT_HINT = ("Give the model (or the module holding the layer) `num_prefix_tokens` (its class and register tokens, which "
+                "come before the patch tokens) and `patch_size`, as timm's and torchvision's vision transformers have, or "
+                "pass a `layer` whose output is a (B,K,h,w) feature map")
+
+def _token_layout(model, layer, n, size):
+    "(prefix, h, w) of a layer's `n` tokens: `prefix` class/register tokens first, then the h x w patch tokens row by row."
+    prefix, patch = _layout_attrs(model, layer)
+    (H, W), grid = size, None
+    if patch is not None:
+        ph, pw = (patch, patch) if isinstance(patch, int) else tuple(patch)[-2:]
+        grid = (H // ph, W // pw)
+        if prefix is None: prefix = n - grid[0] * grid[1]
+    elif prefix is not None and n > prefix: # no patch size: the patch grid has the image's aspect ratio
+        h = round(((n - prefix) * H / W) ** 0.5)
+        if h and (n - prefix) % h == 0 and h * W == (n - prefix) // h * H: grid = (h, (n - prefix) // h)
+    if grid is None or prefix is None or prefix < 0 or grid[0] * grid[1] != n - prefix or n == prefix:
+        seen = (f" (num_prefix_tokens {prefix}, patch_size {patch})" if prefix is not None or patch is not None else
+                " (the model declares neither `num_prefix_tokens` nor `patch_size`)")
+        raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} outputs {n} tokens for {H}x{W} images and part_nb cannot "
+                         f"tell which of them are patch tokens{seen}. {_LAYOUT_HINT}")
+    return prefix, *grid
+
+def _tokens_to_map(t, prefix, h, w):
+    "(B,N,C) tokens -> (B,C,h,w): the prefix tokens dropped, the patch tokens laid out on their grid row by row."
+    return t[:, prefix:].transpose(1, 2).reshape(len(t), t.shape[-1], h, w)
+
+# %% ../nbs/02_cam.ipynb #45c6d6b0
+def _token_maps(model, layer, a, g, x):
+    "(B,N,C) tokens and their gradients as (B,C,h,w) maps of the patch tokens; a layer whose patch tokens are never read fails."
+    prefix, h, w = _token_layout(model, layer, a.shape[1], tuple(x.shape[-2:]))
+    if prefix and not g[:, prefix:].any() and g[:, :prefix].any():
+        try: hint = f": {_layer_name(model, find_cam_layer(model, x))!r}"
+        except ValueError: hint = ''
+        raise ValueError(f"The patch tokens of the CAM layer {_layer_name(model, layer)!r} do not reach the class scores (their "
+                         "gradient is 0 and the class token's is not): after a transformer's last attention only the class "
+                         f"token is read. Pass the input of the last attention instead{hint}, or `layer=None`")
+    return _tokens_to_map(a, prefix, h, w), _tokens_to_map(g, prefix, h, w)
+
+# %% ../nbs/02_cam.ipynb #f90ebc9f
+def _patch_gradients(model, x, cands):
+    "For each (module, prefix) of `cands`: do the patch tokens of its output move a fixed random projection of what the last layer reads?"
+    outs, read, hooks = {}, [], []
+    def keep(mod, inp, out): outs[mod] = out
+    def last_input(mod, inp): read[:] = [inp[0]] if inp and isinstance(inp[0], torch.Tensor) else []
+    try:
+        for m, _ in cands: hooks.append(m.register_forward_hook(keep))
+        for m in model.modules():
+            if m is not model: hooks.append(m.register_forward_pre_hook(last_input))
+        with eval_mode(model), torch.inference_mode(False), torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
+            logits = model(x[:1].detach().float().clone().requires_grad_())
+            feats = read[0] if read and read[0].requires_grad else logits # the input of the head, usually
+            r = torch.randn(feats.shape, generator=torch.Generator().manual_seed(0)).to(feats.device)
+            grads = torch.autograd.grad((feats.float() * r).sum(), [outs[m] for m, _ in cands], allow_unused=True)
+    finally:
+        for h in hooks: h.remove()
+    return [g is not None and bool(g[:, p:].any()) for g, (_, p) in zip(grads, cands)]
+
+def _find_token_layer(model, x, names, outs, calls, after):
+    "The last module in `after` whose (1,N,C) output's patch tokens reach what the model's last layer reads."
+    size, cands, bad = tuple(x.shape[-2:]), [], None
+    for m in dict.fromkeys(after):
+        out, version = outs[m]
+        if not _is_tokens(out, 1) or calls[m] != 1 or out._version != version: continue
+        try: cands.append((m, _token_layout(model, m, out.shape[1], size)[0]))
+        except ValueError: bad = bad or m
+    if not cands:
+        m = bad or next(m for m in after if _is_tokens(outs[m][0], 1))
+        raise ValueError(f"{type(model).__name__} outputs token sequences ({names[m]!r}: {tuple(outs[m][0].shape[1:])} for "
+                         f"{size[0]}x{size[1]} images) and part_nb cannot tell which are patch tokens. {_LAYOUT_HINT}")
+    reach = _patch_gradients(model, x, cands)
+    if not any(reach):
+        raise ValueError(f"No token sequence of {type(model).__name__} passes its patch tokens on to the output: pass `layer`")
+    last = [m for (m, _), ok in zip(cands, reach) if ok][-1]
+    same = [m for m, _ in cands if outs[m][0] is outs[last][0]]
+    return max(same, key=lambda m: names[m].count('.'))
 
 # %% ../nbs/02_cam.ipynb #318a6862
 def _check_budget(eps, eps_low, mode):
@@ -266,21 +363,33 @@ def _reference_important(cam, size):
     mean, std = rgb.mean((1, 2, 3), keepdim=True), rgb.std((1, 2, 3), correction=0, keepdim=True)
     return (rgb - mean) / std > 1
 
+# %% ../nbs/02_cam.ipynb #db990870
+def _soft_weight(cam, size):
+    "The squared (bilinearly resized) map rescaled to [0,1] per image: 0 at its least important pixel, 1 at its most important."
+    if size is not None and tuple(cam.shape[-2:]) != tuple(size):
+        cam = F.interpolate(cam, size=size, mode='bilinear', align_corners=False)
+    return _minmax(cam.float().pow(2)) # a constant map: 0 everywhere
+
+def _soft_budget(u, lo, hi):
+    "`lo + (hi - lo) u`, exactly `hi` where u = 1, and never outside [lo, hi] after rounding."
+    return torch.where(u >= 1, hi, lo + (hi - lo) * u).clamp(lo, hi)
+
 # %% ../nbs/02_cam.ipynb #126ee000
 def pixel_budget(cam:torch.Tensor, # (B,1,h,w) maps in [0,1], e.g. from `class_activation_map`
                  eps:float, # budget of the important pixels
                  eps_low:float, # budget of the other pixels (0 <= eps_low <= eps)
-                 mode:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule
-                 size:tuple|None=None, # (H,W) to resize the map to first (bilinear for 'paper', PIL bicubic for 'reference')
-                )->torch.Tensor: # (B,1,H,W) for 'paper', (B,3,H,W) for 'reference'; values in {eps_low, eps}
-    "PART's per-pixel perturbation budget: `eps` where the map marks a pixel as important, `eps_low` elsewhere."
+                 mode:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule; 'soft': continuous
+                 size:tuple|None=None, # (H,W) to resize the map to first (bilinear for 'paper' and 'soft', PIL bicubic for 'reference')
+                )->torch.Tensor: # (B,1,H,W) for 'paper' and 'soft', (B,3,H,W) for 'reference'; values in [eps_low, eps]
+    "PART's per-pixel perturbation budget: `eps` where the map marks a pixel as important, `eps_low` elsewhere ('soft': in between)."
     _check_budget(eps, eps_low, mode)
     if not isinstance(cam, torch.Tensor) or cam.ndim != 4 or cam.shape[1] != 1:
         raise ValueError(f"Expected (B,1,h,w) maps, got {tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__}")
     cam = cam.detach().as_subclass(torch.Tensor)
+    hi, lo = (torch.as_tensor(e, dtype=torch.float32).to(cam.device) for e in (eps, eps_low))
+    if mode == 'soft': return _soft_budget(_soft_weight(cam, size), lo, hi)
     imp = (_paper_important if mode == 'paper' else _reference_important)(cam, size)
-    hi, lo = torch.as_tensor(eps, dtype=torch.float32), torch.as_tensor(eps_low, dtype=torch.float32)
-    return torch.where(imp, hi.to(cam.device), lo.to(cam.device))
+    return torch.where(imp, hi, lo)
 
 # %% ../nbs/02_cam.ipynb #1c18e735
 def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwrapped)
@@ -291,7 +400,7 @@ def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwr
                layer:str|nn.Module|None=None, # CAM layer (see `class_activation_map`)
                target:torch.Tensor|int|None=None, # classes to explain; None: predicted
                mode:str='paper', # one of `BUDGET_MODES`
-              )->torch.Tensor: # (B,1,H,W) ('paper') or (B,3,H,W) ('reference') on x's device
+              )->torch.Tensor: # (B,1,H,W) ('paper', 'soft') or (B,3,H,W) ('reference') on x's device
     "`pixel_budget` of the `class_activation_map` of `x`, with the resize each mode prescribes."
     _check_budget(eps, eps_low, mode)
     cam = class_activation_map(model, x, method, layer, target, upsample=False)
@@ -312,7 +421,7 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
              alpha:float=0.5, # opacity of the map over the image
              size:float=1.0, # inches per image
             ):
-    "A small figure: the images, their maps overlaid, and the important pixels (white, or per channel in colour) of each budget."
+    "A small figure: the images, their maps overlaid, and each budget (white: `eps`, black: `eps_low`, grey between; RGB per channel)."
     import matplotlib.pyplot as plt
     budgets = {} if budget is None else budget if isinstance(budget, dict) else {'budget': budget}
     n = min(n, len(x))
@@ -323,7 +432,8 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
         _show_img(axs[1, i], x[i]); axs[1, i].imshow(cam[i, 0].detach().float().cpu(), cmap='jet', alpha=alpha, vmin=0, vmax=1)
         for r, b in enumerate(budgets.values(), 2):
             b = b.detach().float().cpu()
-            _show_img(axs[r, i], (b[i] >= b.max()).float()) # at the full budget (a uniform budget is all white)
+            lo, hi = b.min(), b.max() # of the whole batch: eps_low and eps (a uniform budget is all white)
+            _show_img(axs[r, i], (b[i] - lo) / (hi - lo) if hi > lo else torch.ones_like(b[i]))
     for r, label in enumerate(['image', 'CAM', *budgets]): axs[r, 0].set_ylabel(label, fontsize=8)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout(pad=0.2)

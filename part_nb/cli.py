@@ -16,7 +16,7 @@ with warnings.catch_warnings(): # fastai decorates a few functions with `torch.j
     from fastai.vision.all import *
 from .script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`; fastcore 2 has no `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
-from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet
+from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet, ViT
 from .testing import seed_everything
 from .cam import CAM_METHODS, BUDGET_MODES
 from .evaluate import evaluate_robustness, save_report, _parse_attack
@@ -32,7 +32,7 @@ METHODS = {'at': ('at', 'ce'), 'part': ('part', 'ce'), 'trades': ('at', 'trades'
            'mart': ('at', 'mart'), 'part-m': ('part', 'mart')} # method -> (callback, loss)
 DATASETS = ('mnist5k', 'cifar10', 'svhn', 'tinyimagenet') # or a folder of class sub-folders
 BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # PART method -> the method its burn-in trains like
-MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10')
+MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10', 'vit')
 
 # %% ../nbs/06_cli.ipynb #ff3e17a9
 _PAPER = dict(model='resnet18', eps=8/255, eps_low=7/255, alpha=2/255, steps=10, epochs=80, burn_in=20,
@@ -113,6 +113,8 @@ def _attack_kind(name):
 def _check_settings(s):
     "Raise a `UsageError` naming the first bad setting: every setting is checked before anything is loaded or trained."
     if s['model'] not in MODELS: raise UsageError(f"unknown model {s['model']!r}: choose one of {', '.join(MODELS)}")
+    if s['model'] == 'vit' and not (s['kind'] in ('cifar10', 'svhn') or s['kind'] == 'folder' and s['size'] == 32):
+        raise UsageError(f"--model vit takes 32x32 RGB images (cifar10, svhn, or a folder with --size 32), not {s['data']}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
     if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
     if s['cam'] not in CAM_METHODS: raise UsageError(f"unknown --cam {s['cam']!r}: choose one of {', '.join(CAM_METHODS)}")
@@ -225,6 +227,7 @@ def make_model(name:str, # one of `MODELS`
     if name == 'resnet18': return ResNet18(num_classes, in_channels)
     if name == 'preactresnet18': return PreActResNet18(num_classes, in_channels)
     if name == 'wrn34-10': return WideResNet(34, 10, num_classes, in_channels)
+    if name == 'vit': return ViT(num_classes, in_channels)
     raise UsageError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
 
 def _check_model(s, dls):
@@ -427,11 +430,13 @@ def plot_cams(model:nn.Module, # trained model
               eps_low:float, # budget of the other pixels
               cam:str='gradcam', # CAM method
               fn:Path|None=None, # PNG to write
+              mode:str='paper', # PART's budget rule, one of `part_nb.cam.BUDGET_MODES`
              )->plt.Figure:
     "Images with their class activation map and PART's pixel budget (`eps` where the CAM is high, `eps_low` elsewhere)."
-    from part_nb.cam import class_activation_map, pixel_budget, show_cam
+    from part_nb.cam import class_activation_map, cam_budget, show_cam
     cmap = class_activation_map(model, x, method=cam)
-    fig = show_cam(x, cmap, {f'budget\n{eps:.3g} (white)\n{eps_low:.3g}': pixel_budget(cmap, eps, eps_low)}, n=len(x))
+    budget = cam_budget(model, x, eps, eps_low, method=cam, mode=mode)
+    fig = show_cam(x, cmap, {f'budget ({mode})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}, n=len(x))
     if fn is not None: _savefig(fig, fn)
     return fig
 
@@ -634,7 +639,7 @@ def _finish(learn, s, out, history, progress, interrupt=None):
                'files': [f for f in _FILES], 'settings': {k: s.get(k) for k in _DONE_KEYS}}
     plot_curves(history, s['burn_in'] if s['callback'] == 'part' else None, out/'curves.png')
     x = learn.dls.valid.one_batch()[0][:6]
-    plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png')
+    plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png', s['budget'])
     _write_json(out/'metrics.json', metrics)
     return metrics
 
@@ -800,7 +805,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
                preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                out:str=None, # output folder [runs/<method>-<data>-seed<seed>]
-               model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
+               model:str=None, # smallcnn, smallvgg, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
                epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
                burn_in:int=None, # first epochs trained like AT before PART reweights pixels [mnist5k: 3, else 20]
                eps:Param("budget of important pixels, e.g. 8/255 [mnist5k: 0.2, else 8/255]", str)=None,
@@ -814,7 +819,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
                schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                seed:int=0, # seed of the weights, shuffling and attacks
                cam:str='gradcam', # CAM method of PART: gradcam, xgradcam, layercam, gradcam++
-               budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
+               budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
                beta:float=6.0, # weight of the TRADES/MART regulariser
                attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
@@ -845,7 +850,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  data:str='mnist5k', # mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
                  preset:str=None, # cpu: CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
                  out:str='runs/compare', # output folder: REPORT.md, tradeoff.png and one sub-folder per run
-                 model:str=None, # smallcnn, resnet18, preactresnet18 or wrn34-10 [mnist5k: smallcnn, else resnet18]
+                 model:str=None, # smallcnn, smallvgg, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
                  epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
                  burn_in:int=None, # first epochs trained like AT before PART reweights pixels [mnist5k: 3, else 20]
                  eps:Param("budget of important pixels [mnist5k: 0.2, else 8/255]", str)=None,
@@ -858,7 +863,7 @@ def part_compare(methods:Param("methods to compare", str, nargs='+')=('at', 'par
                  opt:str=None, # sgd or adam [mnist5k: adam, else sgd]
                  schedule:str=None, # step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
                  cam:str='gradcam', # CAM method of PART
-                 budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere) or reference (the public code's)
+                 budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
                  beta:float=6.0, # weight of the TRADES/MART regulariser
                  attacks:Param("evaluation attacks [natural pgd20 cw mma]", str, nargs='+')=None,
                  autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
