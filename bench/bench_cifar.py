@@ -1,5 +1,6 @@
 """PART on natural images: AT against PART and TRADES against PART-T on CIFAR-10 (JPEG) at CPU scale, over 3 seeds,
-with an eps_low/eps sweep, the reference code's budget rule and a shuffled-placement control on one seed.
+with the 'soft' budget rule on the same seeds, and an eps_low/eps sweep, the reference code's budget rule and a
+shuffled-placement control on one seed.
 
     .venv/bin/python bench/bench_cifar.py                 # the whole study (resumable), `make bench-cifar`
     .venv/bin/python bench/bench_cifar.py --core          # only AT and PART, 3 seeds
@@ -166,9 +167,9 @@ def plan(a):
                 elif math.isclose(r, PART_RATIO): names.append(add('part', sd, 0, PART_RATIO))
                 else: names.append(add('part', sd, 2, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
             sweep[r] = names
-        for b in a.budgets:
+        for b in a.budgets: # 'soft' on every seed (does it beat 'paper'?), the reference code's rule on the sweep seeds
             if b != 'paper':
-                for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
+                for sd in (a.seeds if b == 'soft' else a.sweep_seeds): add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
         for c in a.controls:
             for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
@@ -179,6 +180,28 @@ def plan(a):
             job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
                        cost=BA.COST[job['settings']['method']] * (a.epochs - a.burn_in))
     return jobs, sweep
+
+
+# settings that part_nb gained after runs of this study were made, with the only value they can have had for them
+ADDED_SETTINGS = {'split': 'fixed'} # CIFAR-10 has always been trained on train/ and evaluated on test/
+
+
+def migrate(out):
+    "Add `ADDED_SETTINGS` to the settings stored by earlier runs (result.json, settings.json, checkpoints), so they still count."
+    import torch
+    for d in sorted(Path(out).glob('runs/*')):
+        for fn in [d/'result.json', d/'settings.json']:
+            try: rec = json.loads(fn.read_text())
+            except (OSError, ValueError): continue
+            st = rec['settings'] if fn.name == 'result.json' else rec
+            if all(k in st for k in ADDED_SETTINGS): continue
+            for k, v in ADDED_SETTINGS.items(): st.setdefault(k, v)
+            BA._write_json(fn, rec)
+        for fn in d.glob('checkpoint*.pth'):
+            ck = torch.load(fn, map_location='cpu', weights_only=True)
+            if not isinstance(ck, dict) or 'settings' not in ck or all(k in ck['settings'] for k in ADDED_SETTINGS): continue
+            for k, v in ADDED_SETTINGS.items(): ck['settings'].setdefault(k, v)
+            tmp = fn.with_suffix('.tmp'); torch.save(ck, tmp); os.replace(tmp, fn)
 
 
 # ---------------------------------------------------------------- statistics and report
@@ -251,12 +274,14 @@ def markdown_tables(summary, paired, results, sweep, a):
     if paired:
         md += ['', '| paired difference (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|---|' + '---:|' * len(COLUMNS)]
         for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
-    extra = [(f"eps_low/eps {r:g}", names) for r, names in sorted(sweep.items(), reverse=True)]
-    extra += [(f"budget '{n.split('-')[1]}'", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.budgets]
-    extra += [(f"control '{n.split('-')[1]}'", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.controls]
+    extra = [(f"eps_low/eps {r:g} (seed {' '.join(n.split('seed')[-1] for n in names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
+    for b in a.budgets:
+        names = [n for n in results if n.startswith(f'part-{b}-seed')]
+        if b != 'paper' and names: extra.append((f"budget '{b}' (seeds {' '.join(n.split('seed')[-1] for n in names)})", names))
+    extra += [(f"control '{n.split('-')[1]}' (seed {n.split('seed')[-1]})", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.controls]
     rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
     if rows:
-        md += ['', f"| PART variant (seed {' '.join(map(str, a.sweep_seeds))}) | " + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
+        md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
         for label, rs in rows:
             md.append(f'| {label} | ' + ' | '.join(f"{BA._mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
     return '\n'.join(md)
@@ -470,7 +495,8 @@ def parse(argv=None):
     p.add_argument('--n_aa', type=int, default=500, help='test images for AutoAttack (and the worst case of all four)')
     p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.875, 0.75, 0.5], help="PART's eps_low/eps ratios")
     p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
-    p.add_argument('--budgets', nargs='*', default=['paper', 'reference'], help="PART's budget rules compared on the sweep seeds")
+    p.add_argument('--budgets', nargs='*', default=['paper', 'reference', 'soft'],
+                   help="PART's budget rules: 'soft' runs on every seed, 'reference' on the sweep seeds")
     p.add_argument('--controls', nargs='*', default=['shuffled'], choices=['shuffled'],
                    help="PART controls on the sweep seeds: 'shuffled' keeps each image's number of pixels at eps but places them at random")
     p.add_argument('--core', action='store_true', help='only AT and PART on the seeds (no TRADES, sweep or reference rule)')
@@ -499,6 +525,7 @@ def main(argv=None):
     _interruptible()
     if a.time_models: return time_models(a)
     if not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
+    migrate(a.out)
     jobs, sweep = plan(a)
     if a.report: return report(jobs, sweep, a)
     if not a.quick and _load_timing(a) is None: time_models(a)
