@@ -186,8 +186,9 @@ def plan(a):
 ADDED_SETTINGS = {'split': 'fixed'} # CIFAR-10 has always been trained on train/ and evaluated on test/
 
 
-def migrate(out):
-    "Add `ADDED_SETTINGS` to the settings stored by earlier runs (result.json, settings.json, checkpoints), so they still count."
+def migrate(out, checkpoints=True):
+    """Add `ADDED_SETTINGS` to the settings stored by earlier runs (result.json, settings.json and, unless a study may be
+    running, which `--report` allows, the checkpoints), so that they still count."""
     import torch
     for d in sorted(Path(out).glob('runs/*')):
         for fn in [d/'result.json', d/'settings.json']:
@@ -197,7 +198,7 @@ def migrate(out):
             if all(k in st for k in ADDED_SETTINGS): continue
             for k, v in ADDED_SETTINGS.items(): st.setdefault(k, v)
             BA._write_json(fn, rec)
-        for fn in d.glob('checkpoint*.pth'):
+        for fn in (d.glob('checkpoint*.pth') if checkpoints else []):
             ck = torch.load(fn, map_location='cpu', weights_only=True)
             if not isinstance(ck, dict) or 'settings' not in ck or all(k in ck['settings'] for k in ADDED_SETTINGS): continue
             for k, v in ADDED_SETTINGS.items(): ck['settings'].setdefault(k, v)
@@ -320,7 +321,7 @@ def plot_cams(run_dir, fn, a, n=8):
     matplotlib.use('Agg')
     from part_nb.cli import run_settings, make_dls, make_model
     from part_nb.cam import class_activation_map, cam_budget, show_cam
-    s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n})
+    s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
     dls = make_dls(s)
     model = make_model(s['model'], dls.c, 3)
     model.load_state_dict(torch.load(Path(run_dir)/'model.pth', map_location='cpu', weights_only=True))
@@ -413,8 +414,9 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
                "on the same seed, whose burn-in the two runs share. 'worst of 3' is the per-image worst case of PGD-20, CW "
                "and MMA, 'worst of 4' adds AutoAttack on its subset.", '']
         if c['verdict']: md += ['**Verdict** (paired t, two-sided 95%):', ''] + [f'- {l}' for l in c['verdict']] + ['']
-        px = [r['important_px'] for n, r in c.get('important_px', {}).items()]
-        if px: md += [f"PART kept eps on {min(px):.0f}-{max(px):.0f}% of the pixels (mean over its reweighted epochs, per run).", '']
+        px = list(c.get('important_px', {}).values())
+        rng = lambda v: f'{min(v):.0f}%' if round(min(v)) == round(max(v)) else f'{min(v):.0f}-{max(v):.0f}%'
+        if px: md += [f"PART kept eps on {rng(px)} of the pixels (mean over its reweighted epochs, per run; {len(px)} run(s)).", '']
         md += [f"![trade-off]({rel(c['plot'])})", '']
     if c.get('cams'):
         md += [f"![CAMs and budgets of the trained PART model (seed 0)]({rel(c['cams'])})", '',
@@ -525,7 +527,7 @@ def main(argv=None):
     _interruptible()
     if a.time_models: return time_models(a)
     if not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
-    migrate(a.out)
+    migrate(a.out, checkpoints=not a.report)
     jobs, sweep = plan(a)
     if a.report: return report(jobs, sweep, a)
     if not a.quick and _load_timing(a) is None: time_models(a)
