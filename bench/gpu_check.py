@@ -321,7 +321,7 @@ def step_cifar10(a, work, deadline):
     import torch
     from part_nb.cli import compare, run_settings, summary_markdown
     common = dict(data_path=str(a.cifar), download=False)
-    if a.quick: common.update(model='smallcnn', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
+    if a.quick: common.update(model='smallvgg', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
     else: common.update(n_eval=1000, attacks=('natural', 'pgd20', 'cw', 'mma'))
     burn_in = 1
     s = run_settings('at', 'cifar10', epochs=2, burn_in=burn_in, **common)
