@@ -472,7 +472,7 @@ def cifar_section(cf):
         for e in r['epochs']:
             md.append(f"| {m} | {e['epoch']} | {_f(e['train_loss'])} | {_f(e['valid_loss'])} | {_f(e['accuracy'])} | {_f(e['adv_acc'])} | "
                       f"{_f(e['important_px'])} | {_f(e['time_epoch'], 1)} |")
-    md += ['', f"With {cf['epochs']} epochs instead of the paper's 80, these accuracies say that the CIFAR-10 path runs on the GPU "
+    md += ['', f"With {cf['epochs']} epochs instead of the paper's 80, these accuracies say that the CIFAR-10 path runs on this device "
            "and what an epoch costs there, not whether PART beats AT: the paper's protocol is in RESULTS.md."]
     return md
 
