@@ -321,7 +321,7 @@ def step_cifar10(a, work, deadline):
     import torch
     from part_nb.cli import compare, run_settings, summary_markdown
     common = dict(data_path=str(a.cifar), download=False)
-    if a.quick: common.update(model='smallcnn', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
+    if a.quick: common.update(model='smallvgg', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
     else: common.update(n_eval=1000, attacks=('natural', 'pgd20', 'cw', 'mma'))
     burn_in = 1
     s = run_settings('at', 'cifar10', epochs=2, burn_in=burn_in, **common)
@@ -472,7 +472,7 @@ def cifar_section(cf):
         for e in r['epochs']:
             md.append(f"| {m} | {e['epoch']} | {_f(e['train_loss'])} | {_f(e['valid_loss'])} | {_f(e['accuracy'])} | {_f(e['adv_acc'])} | "
                       f"{_f(e['important_px'])} | {_f(e['time_epoch'], 1)} |")
-    md += ['', f"With {cf['epochs']} epochs instead of the paper's 80, these accuracies say that the CIFAR-10 path runs on the GPU "
+    md += ['', f"With {cf['epochs']} epochs instead of the paper's 80, these accuracies say that the CIFAR-10 path runs on this device "
            "and what an epoch costs there, not whether PART beats AT: the paper's protocol is in RESULTS.md."]
     return md
 

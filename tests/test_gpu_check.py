@@ -44,7 +44,8 @@ def test_cpu_quick(tmp_path):
     if CIFAR.exists():
         assert cf['status'] == 'passed', cf
         assert cf['epochs'] == 2 and set(cf['runs']) == {'at', 'part'} and cf['plan']['probe_seconds_per_batch'] > 0
-        assert [e['epoch'] for e in cf['runs']['part']['epochs']] == [1] # PART continued from AT's burn-in
+        part = cf['runs']['part']['epochs'] # PART continued from AT's checkpoint at the end of the burn-in
+        assert [e['epoch'] for e in part] == [0, 1] and part[0]['important_px'] == 1 and part[1]['important_px'] < 1
         assert 'CIFAR-10 (JPEG): AT against PART' in md and (work/'cifar10'/'REPORT.md').exists()
     else: assert cf['status'] == 'skipped'
     assert 'placeholder' not in md and 'TODO' not in md
