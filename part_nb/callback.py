@@ -10,7 +10,7 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .attack import pgd, find_normalize, with_normalize, to_pixels, _round_into_box
+from .attack import pgd, find_normalize, with_normalize, to_pixels
 from .cam import cam_budget, class_activation_map, resolve_cam_layer, unwrap_model, CAM_METHODS, BUDGET_MODES
 
 # %% auto #0
@@ -69,16 +69,10 @@ class _TrainStat(Metric):
     def name(self): return self.key
 
 # %% ../nbs/05_callback.ipynb #7508c496
-def _pixel_units(v, name):
-    "Budgets are pixel units of images in [0,1]: 8 is 8/255 written wrong (the CLI says so too)."
-    if v > 1: raise ValueError(f"`{name}` is in pixel units of images in [0,1], got {v:g} (did you mean {v:g}/255?)")
-
 def _check_at(eps, alpha, steps, loss, beta):
     if not (isinstance(eps, (int, float)) and eps >= 0): raise ValueError(f"`eps` must be a number >= 0, got {eps!r}")
     if not (isinstance(alpha, (int, float)) and alpha > 0): raise ValueError(f"`alpha` must be a number > 0, got {alpha!r}")
-    _pixel_units(eps, 'eps'); _pixel_units(alpha, 'alpha')
-    # steps=0 would train on the random start alone: noise, not adversarial examples
-    if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
+    if not (isinstance(steps, int) and steps >= 0): raise ValueError(f"`steps` must be an integer >= 0, got {steps!r}")
     if loss not in AT_LOSSES: raise ValueError(f"Unknown loss {loss!r}; choose one of {AT_LOSSES}")
     if not (isinstance(beta, (int, float)) and beta >= 0): raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
 
@@ -128,12 +122,10 @@ class ATCallback(Callback):
     def _pixels(self, x): return to_pixels(x, self._norm)
 
     def _model_space(self, x_adv, like):
-        "`x_adv` (pixel space, float32) as the model takes it: normalised, in `like`'s dtype, each element within its budget of `like`."
-        eps = torch.as_tensor(self.budget, dtype=torch.float32, device=x_adv.device)
         if self._norm is not None:
             mean, std = (s.to(x_adv.device) for s in self._norm)
-            x_adv, eps = (x_adv - mean) / std, eps / std
-        return _round_into_box(x_adv, like, eps).as_subclass(type(like))
+            x_adv = (x_adv - mean) / std
+        return x_adv.to(like.dtype).as_subclass(type(like))
 
     def check_batch(self, model:nn.Module, x:Tensor):
         "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
@@ -147,8 +139,7 @@ class ATCallback(Callback):
         xp = self._pixels(x)
         if not self._checked: self.check_batch(model, xp); self._checked = True
         self.budget = self.epoch_budget(model, xp, y.as_subclass(Tensor))
-        x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce',
-                    start='normal' if self.loss == 'mart' else None) # MART's code starts at x + 0.001 N(0,1), TRADES' too
+        x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce')
         x_adv = self._model_space(x_adv, x)
         if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
         else:
