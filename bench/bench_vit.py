@@ -16,7 +16,7 @@ flips) except the optimiser and the scale, which `SETTINGS` below gives with the
 checkpoint at the end of the burn-in (the same weights as training it from scratch). Evaluation: natural, PGD-20, CW and
 MMA accuracy and their per-image worst case on the first `n_eval` test images (class-balanced).
 
-The runs go to bench/out/vit/ (git-ignored; checkpoints every epoch, so a stopped run continues); the figures, the
+The runs go to bench/vit/runs/ (committed with their checkpoints of every epoch, so a stopped study continues, on this machine or another); the figures, the
 settings, the times (wall and CPU seconds of this process, one torch thread) and the pilot's measurement go to
 bench/vit.json, which is committed.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
-OUT = BENCH/'out'/'vit'
+OUT = BENCH/'vit'/'runs' # committed, like bench/cifar/runs: a later session on another machine continues the study
 RESULT = BENCH/'vit.json'
 # Sized from the pilot (`--pilot`, in vit.json): a run of one AT epoch on 1,024 images took 16.7 CPU seconds with the
 # ViT (8.8 with SmallVGG), data and a small evaluation included, so at most 16 ms per image and epoch. 8,000 images,
