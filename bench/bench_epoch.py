@@ -50,7 +50,7 @@ def _clock_callback(max_batches=None):
 def make_learner(method, n_train, bs=128, seed=0, extra_cbs=()):
     "A `Learner` with `method`'s callback on the first `n_train` MNIST-5k digits, PART past burn-in from the first batch."
     from part_nb.cli import run_settings, make_dls, make_model, make_learner as cli_learner
-    from part_nb.testing import seed_everything
+    from part_nb.core import seed_everything
     s = run_settings(method, 'mnist5k', burn_in=0, n_train=n_train, n_valid=bs, bs=bs, seed=seed)
     dls = make_dls(s)
     seed_everything(seed) # the same initial weights for every contender

@@ -197,9 +197,9 @@ def _fp16_data(a, dev):
 def step_fp16(a, work, deadline):
     import torch
     from fastai.vision.all import Learner, Normalize, CrossEntropyLossFlat, Callback
-    from part_nb.attack import find_normalize
+    from part_nb.core import find_normalize
     from part_nb.callback import PARTCallback
-    from part_nb.testing import seed_everything
+    from part_nb.core import seed_everything
     seed_everything(0)
     dls, model, what = _fp16_data(a, a.device)
     dls.add_tfms([Normalize.from_stats(*CIFAR_STATS)], 'after_batch')
@@ -293,7 +293,7 @@ def _probe_epoch(a, s):
     import torch
     from fastai.callback.core import Callback, CancelFitException, CancelValidException
     from part_nb.cli import make_dls, make_model, make_learner
-    from part_nb.testing import seed_everything
+    from part_nb.core import seed_everything
     sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
     n = 3 if a.quick else 25 # batches timed after 2 untimed ones (cudnn autotuning, first allocations)
     times = []

@@ -10,8 +10,9 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .attack import pgd, find_normalize, with_normalize, to_pixels
-from .cam import cam_budget, class_activation_map, resolve_cam_layer, unwrap_model, CAM_METHODS, BUDGET_MODES
+from .core import unwrap_model, find_normalize, with_normalize, to_pixels
+from .attack import pgd
+from .cam import cam_budget, class_activation_map, resolve_cam_layer, CAM_METHODS, BUDGET_MODES
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATCallback', 'PARTCallback']

@@ -9,42 +9,17 @@ from collections import Counter
 from contextlib import contextmanager
 from functools import lru_cache
 import torch, torch.nn as nn, torch.nn.functional as F
+from .core import unwrap_model, eval_mode, _own_dtype
 
 # %% auto #0
-__all__ = ['CAM_METHODS', 'BUDGET_MODES', 'unwrap_model', 'eval_mode', 'find_cam_layer', 'resolve_cam_layer',
-           'class_activation_map', 'jet_colormap', 'pil_bicubic_resize', 'pixel_budget', 'cam_budget', 'show_cam']
+__all__ = ['CAM_METHODS', 'BUDGET_MODES', 'find_cam_layer', 'resolve_cam_layer', 'class_activation_map', 'jet_colormap',
+           'pil_bicubic_resize', 'pixel_budget', 'cam_budget', 'show_cam']
 
 # %% ../nbs/02_cam.ipynb #046c18a5
 CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
 BUDGET_MODES = ('paper', 'reference', 'soft')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
-def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
-                )->nn.Module:
-    "The module inside `DataParallel`/`DistributedDataParallel` wrappers, nested ones too, else `model` itself."
-    # by type, never by attribute name: a model that keeps its network as `self.module` is not a wrapper
-    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)): model = model.module
-    return model
-
-@contextmanager
-def eval_mode(model:nn.Module):
-    "Put every submodule in eval mode and give each its own `training` flag back afterwards."
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try: yield model
-    finally:
-        for m, t in modes: m.training = t
-
-class _OwnDtype(nn.Module):
-    "`model` fed in the dtype of its parameters (a float16 model gets float16 images), returning float32 logits."
-    def __init__(self, model, dtype): super().__init__(); self.model, self.dtype = model, dtype
-    def forward(self, x): return self.model(x.to(self.dtype)).float()
-
-def _own_dtype(model:nn.Module)->nn.Module:
-    "`model` itself when its parameters are float32 (or it has none), else `model` behind `_OwnDtype`."
-    dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    return model if dt == torch.float32 else _OwnDtype(model, dt)
-
 def _is_map(out): return isinstance(out, torch.Tensor) and out.ndim == 4
 
 # %% ../nbs/02_cam.ipynb #533a9f33

@@ -17,7 +17,7 @@ with warnings.catch_warnings(): # fastai decorates a few functions with `torch.j
 from .script import call_parse, Param # after fastai's `import *`, which brings an HTML `Param`; fastcore 2 has no `Param`
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
 from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet, ViT
-from .testing import seed_everything
+from .core import seed_everything
 from .cam import CAM_METHODS, BUDGET_MODES
 from .evaluate import evaluate_robustness, save_report, _parse_attack
 
