@@ -55,8 +55,8 @@ def _shuffled_placement():
     from part_nb.callback import PARTCallback
     class ShuffledPARTCallback(PARTCallback):
         name = 'part' # learn.part, as for PART
-        def epoch_budget(self, model, x, y):
-            b = super().epoch_budget(model, x, y)
+        def batch_budget(self, model, x, y):
+            b = super().batch_budget(model, x, y)
             if not isinstance(b, torch.Tensor): return b # burn-in: the uniform eps
             flat = b.flatten(1)
             return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(b)
