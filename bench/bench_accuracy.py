@@ -4,9 +4,9 @@ under PGD-40, CW, MMA and AutoAttack, and a sweep of PART's eps_low/eps.
     .venv/bin/python bench/bench_accuracy.py            # the study (resumable: finished runs are reused)
     .venv/bin/python bench/bench_accuracy.py --quick    # AT and PART, 1 seed, 2 epochs on 512 digits: a smoke test
 
-Every run has the schedule of `part_nb.cli.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
+Every run has the schedule of `part_nb.run.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
 Adam 1e-3, batch 128, all 4,000 training digits) except the number of epochs and of burn-in epochs, which are set
-by the time budget (below). Each run is `part_nb.cli.train_one` (natural, PGD-40, CW and MMA accuracy on the first
+by the time budget (below). Each run is `part_nb.run.train_one` (natural, PGD-40, CW and MMA accuracy on the first
 `--n_eval` validation digits), followed by AutoAttack (standard) with the other three attacks again on the first
 `--n_aa` digits, so that the worst case over all four attacks is taken digit by digit. The sweep trains PART (loss
 'ce') with eps_low = ratio * eps; ratio 1.0 is exactly AT (nbs/05_callback tests that `PARTCallback(eps_low=eps)`
@@ -48,7 +48,7 @@ COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'w
            'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
 COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
 PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
-BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # as part_nb.cli.BASELINE
+BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # as part_nb.run.BASELINE
 RESULT_VERSION = 1 # bump when result.json changes meaning
 
 
@@ -87,7 +87,7 @@ def _finished_training(out, s):
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
-    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.run import train_one, run_settings, make_dls, make_model, UsageError
     from part_nb.evaluate import evaluate_robustness
     out, s = Path(job['dir']), job['settings']
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def run_job(job):
 
 def settings_of(method, seed, a, eps_low=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
-    from part_nb.cli import run_settings
+    from part_nb.run import run_settings
     s = run_settings(method, 'mnist5k', seed=seed, epochs=a.epochs, burn_in=a.burn_in, n_train=a.n_train,
                      eps_low=eps_low, attacks=ATTACKS, n_eval=a.n_eval)
     return _json({**s, 'n_aa': a.n_aa})
@@ -382,7 +382,7 @@ def main(argv=None):
         plot(acc['summary'], acc['sweep'], a.plot, title, st['n_eval'], st['n_aa'], acc['sweep_seeds'])
         return print(f"drawn {a.plot} from {a.out/'accuracy.json'}")
     import torch
-    from part_nb.cli import DEFAULTS
+    from part_nb.run import DEFAULTS
     t0 = time.perf_counter()
     jobs, sweep = plan(a)
     print(f"{len(jobs)} runs: {', '.join(jobs)}", flush=True)
@@ -406,7 +406,7 @@ def main(argv=None):
                sweep_seeds=a.sweep_seeds, columns=COLUMNS,
                why=(f"epochs {a.epochs} (burn-in {a.burn_in}), n_eval {a.n_eval} and n_aa {a.n_aa} are "
                     + ("the quick smoke test's settings" if a.quick else "set by the time budget of about one hour on 2 CPU cores")
-                    + "; everything else is part_nb.cli.DEFAULTS['mnist5k']"),
+                    + "; everything else is part_nb.run.DEFAULTS['mnist5k']"),
                summary=summary, paired_differences=paired, sweep=sweep_rows,
                runs={n: (None if r is None else {k: v for k, v in r.items() if k != 'history'}) for n, r in results.items()},
                reused=sorted(n for n, r in results.items() if r and r.get('reused')),

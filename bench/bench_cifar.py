@@ -8,8 +8,8 @@ shuffled-placement control on one seed.
     .venv/bin/python bench/bench_cifar.py --quick         # a smoke test: AT and PART, 1 seed, 2 epochs on 512 images
 
 Data: `../shared/data/cifar10-jpeg.tgz` (`--archive`), the official CIFAR-10 images as JPEG of quality 75, so the figures
-are CIFAR-10 (JPEG) figures. Every run is `part_nb.cli.train_one(..., preset='cpu')`, the settings of
-`part_nb.cli.PRESETS['cpu']`: SmallVGG (73,000 parameters, CAM at its 8x8 block), a class-balanced 10,000 training images
+are CIFAR-10 (JPEG) figures. Every run is `part_nb.run.train_one(..., preset='cpu')`, the settings of
+`part_nb.run.PRESETS['cpu']`: SmallVGG (73,000 parameters, CAM at its 8x8 block), a class-balanced 10,000 training images
 with flips, PGD-5 with step 2.5/255 at eps 8/255 (PART: eps_low 7/255), 12 epochs of which 3 are burn-in, one-cycle SGD
 peaking at 0.05, weight decay 5e-4, batch 128. The models were timed side by side before choosing (`--time_models`,
 in `cifar.json` and bench/RESULTS.md).
@@ -51,7 +51,7 @@ RESULT_VERSION = 1
 def _shuffled_placement():
     """A control for PART (`--controls shuffled`): each image keeps as many pixels at eps as its CAM budget gives it,
     but at random places. Same share at eps, same mean budget; only the CAM's choice of pixels is taken away."""
-    import torch, part_nb.cli as cli
+    import torch, part_nb.run as run
     from part_nb.callback import PARTCallback
     class ShuffledPARTCallback(PARTCallback):
         name = 'part' # learn.part, as for PART
@@ -60,19 +60,19 @@ def _shuffled_placement():
             if not isinstance(b, torch.Tensor): return b # burn-in: the uniform eps
             flat = b.flatten(1)
             return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(b)
-    make = cli.make_callback
+    make = run.make_callback
     def make_callback(s):
         cb = make(s)
         if type(cb) is PARTCallback: cb.__class__ = ShuffledPARTCallback
         return cb
-    cli.make_callback = make_callback
+    run.make_callback = make_callback
 
 
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
     if job.get('control') == 'shuffled': _shuffled_placement()
-    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.run import train_one, run_settings, make_dls, make_model, UsageError
     from part_nb.evaluate import evaluate_robustness
     out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def train_kw(a, seed, eps_low=None, budget=None):
 
 def settings_of(method, seed, a, eps_low=None, budget=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
-    from part_nb.cli import run_settings
+    from part_nb.run import run_settings
     s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
     return BA._json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
@@ -319,7 +319,7 @@ def plot_cams(run_dir, fn, a, n=8):
     "Test images, their GradCAM under the trained PART model, and the budgets of the 'paper' and 'reference' rules."
     import torch, matplotlib
     matplotlib.use('Agg')
-    from part_nb.cli import run_settings, make_dls, make_model
+    from part_nb.run import run_settings, make_dls, make_model
     from part_nb.cam import class_activation_map, cam_budget, show_cam
     s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
     dls = make_dls(s)

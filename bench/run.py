@@ -300,11 +300,11 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
           '## Commands', '', '```sh'] + [f"{c}    # {_hms(t)}" for c, t in commands] + ['```', '',
           '## Settings and why', '',
           f"- Cost (bench_epoch): SmallCNN on MNIST-5k, batch {ep['settings']['bs']}, PGD-10 with the MNIST-5k settings of "
-          f"`part_nb.cli.run_settings` and burn-in 0, so that every timed batch pays for PART's CAM; "
+          f"`part_nb.run.run_settings` and burn-in 0, so that every timed batch pays for PART's CAM; "
           f"{ep['settings']['n_train']} training digits an epoch, best of {ep['settings']['repeats']} epoch(s) per contender"
           + (": several batches per timed epoch so that per-batch jitter averages out, few enough to repeat the epoch." if not quick
              else " (quick settings)."),
-          f"- Accuracy (bench_accuracy): `part_nb.cli.DEFAULTS['mnist5k']`: SmallCNN, eps {s['eps']:g}, eps_low "
+          f"- Accuracy (bench_accuracy): `part_nb.run.DEFAULTS['mnist5k']`: SmallCNN, eps {s['eps']:g}, eps_low "
           f"{acc['eps_low_part']:.4g} (7/8 of eps), step {s['alpha']:g}, PGD-{s['steps']}, {s['opt']} lr {s['lr']:g}, "
           f"batch {s['bs']}, {'all 4,000' if s['n_train'] is None else s['n_train']} training digits; "
           f"{acc['why']}. Methods {', '.join(acc['methods'])}; seeds {', '.join(map(str, acc['seeds']))}.",
