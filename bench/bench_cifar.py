@@ -239,6 +239,27 @@ def aggregate(results, a):
     return summary, paired
 
 
+def variant_pairs(results, a):
+    """Each PART variant (another budget rule, another eps_low/eps, a control) against PART with the paper's rule and
+    against AT, on the seeds where both ran: the paired differences that say whether the variant changed anything."""
+    variants = {}
+    for n in results:
+        if n.startswith('part-') and not n.startswith('part-t') and n.rsplit('-seed', 1)[0] != 'part':
+            variants.setdefault(n.rsplit('-seed', 1)[0], []).append(n)
+    out = {}
+    for v, names in sorted(variants.items()):
+        for base in ('part', 'at'):
+            seeds = sorted(int(n.rsplit('seed', 1)[1]) for n in names if f'{base}-seed{n.rsplit("seed", 1)[1]}' in results)
+            if not seeds: continue
+            d = {}
+            for c in COLUMNS:
+                diffs = [results[f'{v}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
+                m, sdv = BA._mean_std(diffs)
+                d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
+            out[f'{v} - {base}'] = dict(seeds=seeds, **d)
+    return out
+
+
 def verdict(paired):
     """The verdict on the paper's claim (higher natural accuracy at equal robustness), computed as for MNIST-5k in
     bench/run.py: a paired difference counts only when its paired t clears the two-sided 95% threshold."""
@@ -285,6 +306,11 @@ def markdown_tables(summary, paired, results, sweep, a):
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
         for label, rs in rows:
             md.append(f'| {label} | ' + ' | '.join(f"{BA._mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
+    vp = variant_pairs(results, a)
+    if vp:
+        md += ['', '| paired difference of a PART variant (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |',
+               '|---|---|' + '---:|' * len(COLUMNS)]
+        for k, d in vp.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
     return '\n'.join(md)
 
 
@@ -355,7 +381,8 @@ def report(jobs, sweep, a, t0=None):
                                             'n_train', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_seeds=a.sweep_seeds,
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
-               summary=summary, paired_differences=paired, verdict=lines, tables_markdown=tables,
+               summary=summary, paired_differences=paired, variant_differences=variant_pairs(results, a),
+               variant_verdict=verdict(variant_pairs(results, a))[:-1] if variant_pairs(results, a) else [], verdict=lines, tables_markdown=tables,
                runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
                run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=os.path.relpath(a.plot, ROOT),
                cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),
@@ -414,6 +441,9 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
                "on the same seed, whose burn-in the two runs share. 'worst of 3' is the per-image worst case of PGD-20, CW "
                "and MMA, 'worst of 4' adds AutoAttack on its subset.", '']
         if c['verdict']: md += ['**Verdict** (paired t, two-sided 95%):', ''] + [f'- {l}' for l in c['verdict']] + ['']
+        if c.get('variant_verdict'):
+            md += ["**PART variants** against PART with the paper's rule and against AT, on the same seeds (paired t, two-sided "
+                   "95%; a variant run on one seed has no spread to test against):", ''] + [f'- {l}' for l in c['variant_verdict']] + ['']
         px = list(c.get('important_px', {}).values())
         rng = lambda v: f'{min(v):.0f}%' if round(min(v)) == round(max(v)) else f'{min(v):.0f}-{max(v):.0f}%'
         if px: md += [f"PART kept eps on {rng(px)} of the pixels (mean over its reweighted epochs, per run; {len(px)} run(s)).", '']

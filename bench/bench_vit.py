@@ -100,8 +100,55 @@ def study(a):
                         cpu_seconds_total=round(sum(s['cpu_seconds'] for s in sessions), 1),
                         wall_seconds_total=round(sum(s['wall_seconds'] for s in sessions), 1), **_machine())
     _write(res)
+    write_section(res)
     print(summary.to_string())
-    print(f"written to {RESULT}: {cpu:.0f} CPU s, {wall:.0f} s wall in this session")
+    print(f"written to {RESULT} and bench/RESULTS.md: {cpu:.0f} CPU s, {wall:.0f} s wall in this session")
+
+
+SECTION = '## PART on a vision transformer: CIFAR-10 (JPEG), one seed'
+
+
+def results_section(res):
+    "RESULTS.md's ViT section from vit.json (`res`): what ran, the figures, and what one seed can and cannot say."
+    st = res.get('study')
+    if not st or any('robustness' not in (st['runs'].get(m) or {}) for m in ('at', 'part')): return []
+    s, runs = st['settings'], st['runs']
+    cols = ('natural', 'pgd20', 'cw', 'mma', 'worst-case')
+    md = [SECTION, '', f"Written by `.venv/bin/python bench/bench_vit.py` (the record: bench/vit.json; the runs: bench/vit/runs/). "
+          f"**One seed ({st['seed']}): each figure is one sample, not a mean.** A difference smaller than the seed-to-seed spread of "
+          "the CIFAR-10 study above (a few tenths of a point for SmallVGG) says nothing.", '',
+          f"Model: `part_nb.models.ViT` (4x4 patches of the 32x32 images, 4 blocks of 64 features, 4 heads); PART takes its maps at "
+          f"the input of the last block's attention (`find_cam_layer`'s choice). Setting: the CPU study's (`--preset cpu`: eps 8/255, "
+          f"eps_low 7/255, PGD-5 with step 2.5/255, one-cycle schedule, batch 128, flips) but Adam at lr {s['lr']:g} without weight "
+          f"decay, {s['n_train']:,} class-balanced training images, {s['epochs']} epochs of which {s['burn_in']} are burn-in (PART "
+          f"continues from AT's burn-in checkpoint); natural, PGD-20, CW and MMA accuracy and their per-image worst case on "
+          f"{s['n_eval']:,} class-balanced test images.", '',
+          '| method | ' + ' | '.join(('natural', 'PGD-20', 'CW', 'MMA', 'worst of 3')) + ' | s per training epoch |',
+          '|---|' + '---:|' * 6]
+    for m in ('at', 'part'):
+        r = runs[m]
+        md.append(f"| {m} | " + ' | '.join(f"{r['robustness'][c]:.1f}" for c in cols) + f" | {r['time_per_epoch_wall']:.0f} |")
+    d = {c: runs['part']['robustness'][c] - runs['at']['robustness'][c] for c in cols}
+    md += ['', "PART minus AT (points, one seed): " + ', '.join(f"{c} {v:+.1f}" for c, v in d.items()) + '.', '']
+    px = [e['important_px'] for e in runs['part']['epochs'] if e['epoch'] >= s['burn_in'] and e.get('important_px') is not None]
+    if px: md += [f"PART kept eps on {100 * sum(px) / len(px):.0f}% of the pixels (mean over its reweighted epochs).", '']
+    md += [f"Time: {st['wall_seconds_total'] / 60:.0f} min wall and {st['cpu_seconds_total'] / 60:.0f} CPU min for the two runs "
+           f"and their evaluation (one torch thread, {st['cpus']} cores shared with other jobs; load average "
+           + ', '.join(f"{x['load_average_start']:.1f} at the start" for x in st['sessions'][:1]) + ').', '']
+    return md
+
+
+def write_section(res, fn=BENCH/'RESULTS.md'):
+    "Replace (or add, before the GPU sections) the ViT section of RESULTS.md."
+    md = results_section(res)
+    if not md: return
+    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
+    if SECTION in lines:
+        i = lines.index(SECTION)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
+    else:
+        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
+    fn.write_text('\n'.join(lines[:i] + md + lines[j:]) + '\n')
 
 
 def main():
@@ -110,7 +157,9 @@ def main():
     p.add_argument('--pilot_n', type=int, default=1024, help='training images of the pilot epoch')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--archive', type=Path, default=ARCHIVE)
+    p.add_argument('--report', action='store_true', help="only rewrite RESULTS.md's ViT section from bench/vit.json")
     a = p.parse_args()
+    if a.report: return write_section(_read())
     import torch
     torch.set_num_threads(1) # one core, as the figures say
     a.load0 = _load()

@@ -281,6 +281,14 @@ def cifar_cpu_section(fn):
     return bench_cifar.results_section(json.loads(rec.read_text()), fn) + ['']
 
 
+def vit_section():
+    "RESULTS.md's section of the ViT comparison (bench_vit.py), from its committed record, if any."
+    rec = BENCH/'vit.json'
+    if not rec.exists(): return []
+    import bench_vit
+    return bench_vit.results_section(json.loads(rec.read_text())) + ['']
+
+
 def write_results(fn, quick, commands, jsons, t_total, info, workers):
     ep, cam, atk, acc = (json.loads(Path(jsons[k]).read_text()) for k in ('epoch', 'cam', 'attack', 'accuracy'))
     plot_rel = os.path.relpath(acc['plot'] if os.path.isabs(acc['plot']) else ROOT/acc['plot'], fn.parent)
@@ -312,7 +320,7 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
           "with the same settings" + (f", which measured them (the wall time above does not include theirs): {', '.join(acc['reused'])}."
                                       if acc['reused'] else "."), '']
     md += cost_section(ep, cam, atk) + [''] + accuracy_section(acc, plot_rel) + [''] + conclusion(acc, ep) + ['']
-    md += cifar_cpu_section(fn) + gpu_sections(ep, atk) + [''] + cifar_section()
+    md += cifar_cpu_section(fn) + vit_section() + gpu_sections(ep, atk) + [''] + cifar_section()
     fn.write_text('\n'.join(md) + '\n')
 
 
