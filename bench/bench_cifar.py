@@ -32,7 +32,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import bench_accuracy as BA # the runner (subprocesses, resume, reuse) and the statistics of the MNIST-5k study
+import bench_accuracy as BA # the runner (subprocesses, resume, reuse) of the MNIST-5k study
+from _common import PAIRS, BASELINE, as_json, write_json, mean_std, paired_t, cell
 
 ROOT = BENCH.parent
 ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
@@ -41,7 +42,6 @@ ATTACKS = ('natural', 'pgd20', 'cw', 'mma')
 AA_ATTACKS = ATTACKS + ('aa',)
 COLUMNS = {'natural': 'natural (10,000)', 'pgd20': 'PGD-20', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3',
            'aa': 'AutoAttack', 'worst4': 'worst of 4'}
-PAIRS = (('at', 'part'), ('trades', 'part-t'))
 PART_RATIO = 7 / 8
 RESULT_VERSION = 1
 
@@ -72,20 +72,12 @@ def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
     if job.get('control') == 'shuffled': _shuffled_placement()
-    from part_nb.run import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.run import run_settings, make_dls, make_model
     from part_nb.evaluate import evaluate_robustness
     out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
-    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
-    met, resumed = BA._finished_training(out, {k: v for k, v in s.items() if k not in ('n_aa', 'data_path')}), None
-    if met is None:
-        if (out/'checkpoint.pth').exists():
-            try: met, resumed = train_one(s['method'], 'cifar10', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
-            except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], 'cifar10', out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
-    else: resumed = 'trained'
+    met, resumed, init = BA.train_or_resume(job, 'cifar10', kw, skip=('n_aa', 'data_path'))
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})
     dls = make_dls(rs) # all 10,000 test images, in class-balanced round-robin order
@@ -108,7 +100,7 @@ def run_job(job):
                                total=round(t3 - t0, 1)),
                   cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c3 - c1, 1)),
                   finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
-    BA._write_json(out/'result.json', result)
+    write_json(out/'result.json', result)
     (out/'checkpoint.pth').unlink(missing_ok=True)
     return result
 
@@ -143,7 +135,7 @@ def settings_of(method, seed, a, eps_low=None, budget=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
     from part_nb.run import run_settings
     s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
-    return BA._json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
+    return as_json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
 
 def plan(a):
@@ -174,7 +166,7 @@ def plan(a):
             for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
         for job in jobs.values():
-            base = f"{BA.BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
+            base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
             if base not in jobs: continue
             jobs[base]['keep'] = [a.burn_in]
             job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
@@ -197,7 +189,7 @@ def migrate(out, checkpoints=True):
             st = rec['settings'] if fn.name == 'result.json' else rec
             if all(k in st for k in ADDED_SETTINGS): continue
             for k, v in ADDED_SETTINGS.items(): st.setdefault(k, v)
-            BA._write_json(fn, rec)
+            write_json(fn, rec)
         for fn in (d.glob('checkpoint*.pth') if checkpoints else []):
             ck = torch.load(fn, map_location='cpu', weights_only=True)
             if not isinstance(ck, dict) or 'settings' not in ck or all(k in ck['settings'] for k in ADDED_SETTINGS): continue
@@ -224,8 +216,8 @@ def aggregate(results, a):
         rs = [results[f'{m}-seed{sd}'] for sd in a.seeds if f'{m}-seed{sd}' in results]
         if not rs: continue
         summary[m] = dict(seeds=[r['seed'] for r in rs],
-                          **{c: dict(zip(('mean', 'std'), BA._mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
-                          time_train_per_epoch=dict(zip(('mean', 'std'), BA._mean_std([r['time_train_per_epoch'] for r in rs]))))
+                          **{c: dict(zip(('mean', 'std'), mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
+                          time_train_per_epoch=dict(zip(('mean', 'std'), mean_std([r['time_train_per_epoch'] for r in rs]))))
     paired = {}
     for base, part in PAIRS:
         seeds = [sd for sd in a.seeds if f'{base}-seed{sd}' in results and f'{part}-seed{sd}' in results]
@@ -233,7 +225,7 @@ def aggregate(results, a):
         d = {}
         for c in COLUMNS:
             diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-            m, sdv = BA._mean_std(diffs)
+            m, sdv = mean_std(diffs)
             d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
         paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
     return summary, paired
@@ -254,7 +246,7 @@ def variant_pairs(results, a):
             d = {}
             for c in COLUMNS:
                 diffs = [results[f'{v}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-                m, sdv = BA._mean_std(diffs)
+                m, sdv = mean_std(diffs)
                 d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
             out[f'{v} - {base}'] = dict(seeds=seeds, **d)
     return out
@@ -263,14 +255,7 @@ def variant_pairs(results, a):
 def verdict(paired):
     """The verdict on the paper's claim (higher natural accuracy at equal robustness), computed as for MNIST-5k in
     bench/run.py: a paired difference counts only when its paired t clears the two-sided 95% threshold."""
-    T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
-    def one(d):
-        m, sd, n = d['mean'], d['std'], d['n']
-        if m is None: return 'n/a', 0
-        if n < 2 or sd is None: return f'{m:+.1f} (one seed: no spread)', 0
-        if sd == 0: return f'{m:+.1f} (identical on every seed)', (0 if m == 0 else (1 if m > 0 else -1))
-        t, crit = m / (sd / math.sqrt(n)), T95.get(n - 1, 2.0)
-        return f'{m:+.1f} ± {sd:.1f} (t = {t:.1f}, threshold {crit:.2f})', ((1 if m > 0 else -1) if abs(t) > crit else 0)
+    one = lambda d: paired_t(d, d['n'])
     lines, helped, hurt, n_max = [], [], [], 0
     for k, d in paired.items():
         (nat, snat), (w3, sw3), (aa, saa) = one(d['natural']), one(d['worst3']), one(d['aa'])
@@ -291,11 +276,11 @@ def markdown_tables(summary, paired, results, sweep, a):
     "The Markdown tables of the report."
     md = ['| method | seeds | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |', '|---|---|' + '---:|' * (len(COLUMNS) + 1)]
     for m, s in summary.items():
-        md.append(f"| {m} | {' '.join(map(str, s['seeds']))} | " + ' | '.join(BA._cell(s[c]) for c in COLUMNS)
-                  + f" | {BA._cell(s['time_train_per_epoch'], 0)} |")
+        md.append(f"| {m} | {' '.join(map(str, s['seeds']))} | " + ' | '.join(cell(s[c]) for c in COLUMNS)
+                  + f" | {cell(s['time_train_per_epoch'], 0)} |")
     if paired:
         md += ['', '| paired difference (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|---|' + '---:|' * len(COLUMNS)]
-        for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
+        for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     extra = [(f"eps_low/eps {r:g} (seed {' '.join(n.split('seed')[-1] for n in names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
     for b in a.budgets:
         names = [n for n in results if n.startswith(f'part-{b}-seed')]
@@ -305,12 +290,12 @@ def markdown_tables(summary, paired, results, sweep, a):
     if rows:
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
         for label, rs in rows:
-            md.append(f'| {label} | ' + ' | '.join(f"{BA._mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
+            md.append(f'| {label} | ' + ' | '.join(f"{mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
     vp = variant_pairs(results, a)
     if vp:
         md += ['', '| paired difference of a PART variant (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |',
                '|---|---|' + '---:|' * len(COLUMNS)]
-        for k, d in vp.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
+        for k, d in vp.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     return '\n'.join(md)
 
 
@@ -331,8 +316,8 @@ def plot(summary, results, sweep, fn, title, a):
                 r = results[f'{m}-seed{sd}']['accuracy']
                 ax.scatter(r['natural'], r[rob], s=10, alpha=.4, color=BA.PAIR_COLOURS[m])
         if len(rows) > 1:
-            xs = [BA._mean_std([x['accuracy']['natural'] for x in rs])[0] for _, rs in rows]
-            ys = [BA._mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
+            xs = [mean_std([x['accuracy']['natural'] for x in rs])[0] for _, rs in rows]
+            ys = [mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
             ax.plot(xs, ys, ':', color='gray', marker='.', zorder=0, label=f"eps_low/eps sweep (seed {' '.join(map(str, a.sweep_seeds))})")
             for (r, _), x, y in zip(rows, xs, ys): ax.annotate(f'{r:g}', (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
         ax.set_xlabel('natural accuracy (%, 10,000 test images)'); ax.set_ylabel(label); ax.grid(alpha=.3)
@@ -389,10 +374,10 @@ def report(jobs, sweep, a, t0=None):
                important_px={n: 100 * sum(e['important_px'] for e in rs) / len(rs) for n, r in results.items()
                              if (rs := [e for e in r['history'] if e['epoch'] >= a.burn_in and 'important_px' in e])
                              and r['method'].startswith('part')},
-               times={m: dict(train=BA._mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
-                              total=BA._mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
+               times={m: dict(train=mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
+                              total=mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
                       for m, s in summary.items()})
-    BA._write_json(a.out/'cifar.json', out)
+    write_json(a.out/'cifar.json', out)
     if not a.quick: write_section(out)
     print(f"\n{len(results)}/{len(jobs)} runs finished; written to {a.out/'cifar.json'}" + (f" and {a.plot}" if summary else ''))
     return out
@@ -503,7 +488,7 @@ def time_models(a, rounds=7):
     res = dict(threads=2, batch=128, rounds=rounds, load_avg=os.getloadavg(), date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                models=rows)
     a.out.mkdir(parents=True, exist_ok=True)
-    BA._write_json(a.out/'model_timing.json', res)
+    write_json(a.out/'model_timing.json', res)
     for k, r in rows.items(): print(f"{k}: {r['params']:,} parameters, {r['seconds']:.3f} s (best {r['best']:.3f} s)")
     return res
 

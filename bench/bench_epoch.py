@@ -24,8 +24,8 @@ and asserts nothing. Results are printed and written to bench/out/epoch.json.
 """
 import argparse, datetime, json, os, platform, resource, subprocess, sys, time, warnings
 from pathlib import Path
+from _common import PAIRS, machine_info
 
-PAIRS = (('at', 'part'), ('trades', 'part-t'), ('mart', 'part-m'))
 OUT = Path(__file__).parent / 'out'
 
 
@@ -163,13 +163,6 @@ def measure_memory(methods, steps, repeats, bs, threads):
     return res
 
 
-def machine_info():
-    import torch
-    from fastai.torch_core import default_device
-    return dict(device=str(default_device()), date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
-                machine=platform.machine(), processor=platform.processor() or None, nproc=os.cpu_count(),
-                python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
-                loadavg_start=os.getloadavg())
 
 
 def main():
