@@ -30,6 +30,28 @@ def mean_std(v):
     return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else None)
 
 
+def paired_diffs(results, run, base, seeds, columns):
+    """The paired differences `run` - `base` (runs named `<method>-seed<seed>` in `results`) of each column of `columns` over
+    `seeds`: the per-seed differences, their mean, standard deviation, count and standard error."""
+    d = {}
+    for c in columns:
+        diffs = [results[f'{run}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
+        m, sdv = mean_std(diffs)
+        d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
+    return dict(seeds=list(seeds), **d)
+
+
+def replace_section(fn, heading, md, before=('## What a GPU would change', '## CIFAR-10 on a GPU')):
+    "Replace the section of Markdown file `fn` that starts with the line `heading` by the lines `md` (or add it before `before`)."
+    fn = Path(fn)
+    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
+    if heading in lines:
+        i = lines.index(heading)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
+    else: i = j = next((k for k, l in enumerate(lines) if l.startswith(before)), len(lines))
+    fn.write_text('\n'.join(lines[:i] + md + lines[j:]) + '\n')
+
+
 def paired_t(d, n):
     """(text, sign) of one paired difference `d` (its 'mean' and 'std' over `n` seeds): sign +1/-1 when the paired t
     statistic clears the two-sided 95% threshold, 0 otherwise."""

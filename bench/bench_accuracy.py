@@ -37,7 +37,7 @@ hour. With 50 digits AutoAttack has a sampling error of about +-7 points per run
 """
 import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
 from pathlib import Path
-from _common import METHODS, PAIRS, BASELINE, as_json, write_json, mean_std, hms, cell
+from _common import METHODS, PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, hms, cell
 
 BENCH = Path(__file__).parent
 OUT = BENCH / 'out'
@@ -52,13 +52,13 @@ RESULT_VERSION = 1 # bump when result.json changes meaning
 
 # ---------------------------------------------------------------- one run (in a worker process)
 
-def job_main(fn):
-    "Entry point of a run's subprocess: one torch thread, run the job in `fn`; exit status 130 when interrupted."
+def job_main(fn, run=None):
+    "Entry point of a run's subprocess: one torch thread, `run` (this study's `run_job`) the job in `fn`; exit status 130 when interrupted."
     import warnings, torch
     torch.set_num_threads(1)
     warnings.filterwarnings('ignore', category=FutureWarning)
     job = json.loads(Path(fn).read_text())
-    try: run_job(job)
+    try: (run or run_job)(job)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e}", flush=True); sys.exit(130)
 
@@ -269,13 +269,7 @@ def aggregate(jobs, sweep, results, a):
     for base, part in PAIRS:
         if base not in summary or part not in summary: continue
         seeds = [sd for sd in a.seeds if results.get(f'{base}-seed{sd}') and results.get(f'{part}-seed{sd}')]
-        d = {}
-        for c in COLUMNS:
-            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-            m, sdv = mean_std(diffs)
-            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs),
-                        se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+        paired[f'{part} - {base}'] = paired_diffs(results, part, base, seeds, COLUMNS)
     sweep_rows = []
     eps = settings_of('part', 0, a)['eps']
     for r, names in sorted(sweep.items(), reverse=True):

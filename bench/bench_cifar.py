@@ -33,7 +33,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import bench_accuracy as BA # the runner (subprocesses, resume, reuse) of the MNIST-5k study
-from _common import PAIRS, BASELINE, as_json, write_json, mean_std, paired_t, cell
+from _common import PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, paired_t, cell, replace_section
 
 ROOT = BENCH.parent
 ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
@@ -111,15 +111,9 @@ def _interruptible():
 
 
 def job_main(fn):
-    "Entry point of a run's subprocess: one torch thread; exit status 130 when interrupted (a checkpoint is written)."
+    "Entry point of a run's subprocess: SIGTERM interrupts like Ctrl-C (a checkpoint is written), then `BA.job_main`."
     _interruptible()
-    import torch
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    job = json.loads(Path(fn).read_text())
-    try: run_job(job)
-    except KeyboardInterrupt as e:
-        print(f"interrupted: {e}", flush=True); sys.exit(130)
+    BA.job_main(fn, run_job)
 
 
 # ---------------------------------------------------------------- the plan
@@ -221,13 +215,7 @@ def aggregate(results, a):
     paired = {}
     for base, part in PAIRS:
         seeds = [sd for sd in a.seeds if f'{base}-seed{sd}' in results and f'{part}-seed{sd}' in results]
-        if not seeds: continue
-        d = {}
-        for c in COLUMNS:
-            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-            m, sdv = mean_std(diffs)
-            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+        if seeds: paired[f'{part} - {base}'] = paired_diffs(results, part, base, seeds, COLUMNS)
     return summary, paired
 
 
@@ -242,13 +230,7 @@ def variant_pairs(results, a):
     for v, names in sorted(variants.items()):
         for base in ('part', 'at'):
             seeds = sorted(int(n.rsplit('seed', 1)[1]) for n in names if f'{base}-seed{n.rsplit("seed", 1)[1]}' in results)
-            if not seeds: continue
-            d = {}
-            for c in COLUMNS:
-                diffs = [results[f'{v}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-                m, sdv = mean_std(diffs)
-                d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-            out[f'{v} - {base}'] = dict(seeds=seeds, **d)
+            if seeds: out[f'{v} - {base}'] = paired_diffs(results, v, base, seeds, COLUMNS)
     return out
 
 
@@ -447,15 +429,7 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
 
 def write_section(c, fn=BENCH/'RESULTS.md'):
     "Replace (or add, before the GPU section) the CIFAR-10 section of RESULTS.md."
-    fn = Path(fn)
-    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
-    new = results_section(c, fn)
-    if SECTION in lines:
-        i = lines.index(SECTION)
-        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
-    else:
-        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
-    fn.write_text('\n'.join(lines[:i] + new + lines[j:]) + '\n')
+    replace_section(fn, SECTION, results_section(c, fn))
 
 
 # ---------------------------------------------------------------- choosing the model: forward-backward time

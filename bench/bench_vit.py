@@ -22,6 +22,7 @@ bench/vit.json, which is committed.
 """
 import argparse, json, os, platform, sys, time
 from pathlib import Path
+from _common import replace_section
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -141,14 +142,7 @@ def results_section(res):
 def write_section(res, fn=BENCH/'RESULTS.md'):
     "Replace (or add, before the GPU sections) the ViT section of RESULTS.md."
     md = results_section(res)
-    if not md: return
-    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
-    if SECTION in lines:
-        i = lines.index(SECTION)
-        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
-    else:
-        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
-    fn.write_text('\n'.join(lines[:i] + md + lines[j:]) + '\n')
+    if md: replace_section(fn, SECTION, md)
 
 
 def main():
