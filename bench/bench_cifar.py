@@ -313,7 +313,8 @@ def plot_cams(run_dir, fn, a, n=8):
     import torch, matplotlib
     matplotlib.use('Agg')
     from part_nb.run import run_settings, make_dls, make_model
-    from part_nb.cam import class_activation_map, cam_budget, show_cam
+    from part_nb.cam import class_activation_map, show_cam
+    from part_nb.budget import cam_budget
     s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
     dls = make_dls(s)
     model = make_model(s['model'], dls.c, 3)

@@ -12,7 +12,8 @@ from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
 from .core import unwrap_model, find_normalize, with_normalize, to_pixels
 from .attack import pgd
-from .cam import cam_budget, class_activation_map, resolve_cam_layer, CAM_METHODS, BUDGET_MODES
+from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
+from .budget import cam_budget, BUDGET_MODES
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATStats', 'ATCallback', 'PARTCallback']

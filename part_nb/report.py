@@ -11,7 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 import matplotlib
 import matplotlib.pyplot as plt
-from .cam import class_activation_map, cam_budget, show_cam
+from .cam import class_activation_map, show_cam
+from .budget import cam_budget
 
 # %% auto #0
 __all__ = ['plot_curves', 'plot_cams', 'summary_markdown', 'plot_tradeoff', 'write_report']
@@ -67,7 +68,7 @@ def plot_cams(model:nn.Module, # trained model
               eps_low:float, # budget of the other pixels
               cam:str='gradcam', # CAM method
               fn:Path|None=None, # PNG to write
-              mode:str='paper', # PART's budget rule, one of `part_nb.cam.BUDGET_MODES`
+              mode:str='paper', # PART's budget rule, one of `part_nb.budget.BUDGET_MODES`
              )->plt.Figure:
     "Images with their class activation map and PART's pixel budget (`eps` where the CAM is high, `eps_low` elsewhere)."
     cmap = class_activation_map(model, x, method=cam)

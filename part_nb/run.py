@@ -20,7 +20,8 @@ from fastcore.docments import docments
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
 from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet, ViT
 from .core import seed_everything
-from .cam import CAM_METHODS, BUDGET_MODES
+from .cam import CAM_METHODS
+from .budget import BUDGET_MODES
 from .evaluate import evaluate_robustness, save_report, _parse_attack
 from .callback import ATCallback, PARTCallback
 from .report import _atomic_write, _versions, plot_curves, plot_cams, write_report
