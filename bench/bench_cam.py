@@ -29,6 +29,17 @@ try:
 except ImportError: torchcam = None
 
 
+def parse(argv=None):
+    "The benchmark's options."
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--repeats', type=int, default=3, help='rounds for ResNet-18 (a forward of 128 CIFAR images takes seconds)')
+    p.add_argument('--smallcnn-repeats', type=int, default=7, help='rounds for SmallCNN')
+    p.add_argument('--bs', type=int, default=128)
+    p.add_argument('--out', default=str(Path(__file__).with_name('cam.json')))
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    return p.parse_args(argv)
+
+
 def single_image_gradcam(model, layer, x1):
     "GradCAM of one image as the reference code gets it from torchcam: forward with the full graph, grad at the layer."
     if torchcam is not None:
@@ -128,13 +139,7 @@ def bench(name, model, x, repeats):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--repeats', type=int, default=3, help='rounds for ResNet-18 (a forward of 128 CIFAR images takes seconds)')
-    p.add_argument('--smallcnn-repeats', type=int, default=7, help='rounds for SmallCNN')
-    p.add_argument('--bs', type=int, default=128)
-    p.add_argument('--out', default=str(Path(__file__).with_name('cam.json')))
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    a = p.parse_args()
+    a = parse()
     torch.manual_seed(0)
     dev = torch.device(a.device)
     results = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=str(dev),
