@@ -257,7 +257,8 @@ def step_fp16(a, work, deadline):
     return res
 
 
-PEAK = ("import runpy, sys, torch\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+PEAK = ("import os, runpy, sys, torch\nsys.argv = sys.argv[1:]\nsys.path.insert(0, os.path.dirname(sys.argv[0])) # as `python script.py` would: bench/_common\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "if torch.cuda.is_available(): print('GPU_CHECK_CUDA_PEAK', torch.cuda.max_memory_allocated(), flush=True)")
 
 def _bench_args(a, out):

@@ -387,8 +387,11 @@ def _parse_interrupt(spec):
     return where, _SIGNALS[sig or 'INT']
 
 def _interrupt(spec, where):
-    "Send this process the signal of `spec` when it names `where` (tests only)."
-    if spec is not None and spec[0] == where: os.kill(os.getpid(), spec[1])
+    "Interrupt this process as `spec` says when it names `where` (tests only): Ctrl-C as Python's default handler does, other signals sent."
+    if spec is None or spec[0] != where: return
+    # raised, not sent: a process started in the background of a shell inherits an ignored SIGINT, and a real Ctrl-C is what is simulated
+    if spec[1] == signal.SIGINT: raise KeyboardInterrupt
+    os.kill(os.getpid(), spec[1])
 
 class RunLog(Callback):
     "Records each epoch's metrics (with the attack callback's `adv_acc` and `important_px`) and time, and writes an atomic checkpoint at the start of a fit and at the end of every epoch."
