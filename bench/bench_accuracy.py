@@ -4,9 +4,9 @@ under PGD-40, CW, MMA and AutoAttack, and a sweep of PART's eps_low/eps.
     .venv/bin/python bench/bench_accuracy.py            # the study (resumable: finished runs are reused)
     .venv/bin/python bench/bench_accuracy.py --quick    # AT and PART, 1 seed, 2 epochs on 512 digits: a smoke test
 
-Every run has the schedule of `part_nb.cli.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
+Every run has the schedule of `part_nb.run.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
 Adam 1e-3, batch 128, all 4,000 training digits) except the number of epochs and of burn-in epochs, which are set
-by the time budget (below). Each run is `part_nb.cli.train_one` (natural, PGD-40, CW and MMA accuracy on the first
+by the time budget (below). Each run is `part_nb.run.train_one` (natural, PGD-40, CW and MMA accuracy on the first
 `--n_eval` validation digits), followed by AutoAttack (standard) with the other three attacks again on the first
 `--n_aa` digits, so that the worst case over all four attacks is taken digit by digit. The sweep trains PART (loss
 'ce') with eps_low = ratio * eps; ratio 1.0 is exactly AT (nbs/05_callback tests that `PARTCallback(eps_low=eps)`
@@ -37,42 +37,34 @@ hour. With 50 digits AutoAttack has a sampling error of about +-7 points per run
 """
 import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
 from pathlib import Path
+from _common import METHODS, PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, hms, cell
 
 BENCH = Path(__file__).parent
 OUT = BENCH / 'out'
-METHODS = ('at', 'part', 'trades', 'part-t', 'mart', 'part-m')
-PAIRS = (('at', 'part'), ('trades', 'part-t'), ('mart', 'part-m'))
 ATTACKS = ('natural', 'pgd40', 'cw', 'mma')
 AA_ATTACKS = ('natural', 'pgd40', 'cw', 'mma', 'aa')
 COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3', 'aa': 'AutoAttack',
            'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
 COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
 PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
-BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # as part_nb.cli.BASELINE
 RESULT_VERSION = 1 # bump when result.json changes meaning
 
 
 # ---------------------------------------------------------------- one run (in a worker process)
 
-def job_main(fn):
-    "Entry point of a run's subprocess: one torch thread, run the job in `fn`; exit status 130 when interrupted."
+def job_main(fn, run=None):
+    "Entry point of a run's subprocess: one torch thread, `run` (this study's `run_job`) the job in `fn`; exit status 130 when interrupted."
     import warnings, torch
     torch.set_num_threads(1)
     warnings.filterwarnings('ignore', category=FutureWarning)
     job = json.loads(Path(fn).read_text())
-    try: run_job(job)
+    try: (run or run_job)(job)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e}", flush=True); sys.exit(130)
 
 
-def _json(obj): return json.loads(json.dumps(obj, default=str))
 
 
-def _write_json(fn, obj):
-    "Write `obj` as JSON through a temporary file, so that an interruption never leaves half a file."
-    tmp = Path(fn).with_suffix('.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=str) + '\n')
-    os.replace(tmp, fn)
 
 
 def _finished_training(out, s):
@@ -84,25 +76,36 @@ def _finished_training(out, s):
     except (OSError, ValueError): return None
 
 
+def train_or_resume(job, data, kw, skip=('n_aa',)):
+    """Train the run of `job` on `data` with `train_one`'s `kw`: take it as trained when its folder holds a finished run of
+    the same settings (those in `skip` aside), else continue it from its last checkpoint, else train it from the start
+    (from its baseline's burn-in checkpoint when the job names one). Returns (metrics, how it resumed, the checkpoint it
+    started from)."""
+    from part_nb.run import train_one, UsageError
+    out, s = Path(job['dir']), job['settings']
+    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
+    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
+    met, resumed = _finished_training(out, {k: v for k, v in s.items() if k not in skip}), None
+    if met is None:
+        if (out/'checkpoint.pth').exists():
+            try: met, resumed = train_one(s['method'], data, out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
+            except UsageError: met = None # a checkpoint of other settings: start afresh
+        if met is None: met = train_one(s['method'], data, out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
+    else: resumed = 'trained'
+    return met, resumed, init
+
+
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
-    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.run import run_settings, make_dls, make_model
     from part_nb.evaluate import evaluate_robustness
     out, s = Path(job['dir']), job['settings']
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
     kw = dict(seed=s['seed'], epochs=s['epochs'], burn_in=s['burn_in'], eps_low=s['eps_low'], n_train=s['n_train'],
               attacks=tuple(s['attacks']), n_eval=s['n_eval'])
-    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
-    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
-    met, resumed = _finished_training(out, {k: v for k, v in s.items() if k != 'n_aa'}), None
-    if met is None:
-        if (out/'checkpoint.pth').exists():
-            try: met, resumed = train_one(s['method'], 'mnist5k', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
-            except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], 'mnist5k', out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
-    else: resumed = 'trained'
+    met, resumed, init = train_or_resume(job, 'mnist5k', kw)
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'mnist5k', **kw)
     dls = make_dls(rs)
@@ -123,7 +126,7 @@ def run_job(job):
                   seconds=dict(train_and_eval=round(t1 - t0, 1), autoattack=round(t2 - t1, 1), total=round(t2 - t0, 1)),
                   cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c2 - c1, 1)),
                   finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
-    _write_json(out/'result.json', result)
+    write_json(out/'result.json', result)
     (out/'checkpoint.pth').unlink(missing_ok=True) # 9 MB a run; result.json, model.pth (and a burn-in checkpoint) are kept
     return result
 
@@ -132,10 +135,10 @@ def run_job(job):
 
 def settings_of(method, seed, a, eps_low=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
-    from part_nb.cli import run_settings
+    from part_nb.run import run_settings
     s = run_settings(method, 'mnist5k', seed=seed, epochs=a.epochs, burn_in=a.burn_in, n_train=a.n_train,
                      eps_low=eps_low, attacks=ATTACKS, n_eval=a.n_eval)
-    return _json({**s, 'n_aa': a.n_aa})
+    return as_json({**s, 'n_aa': a.n_aa})
 
 
 def plan(a):
@@ -177,9 +180,6 @@ def reusable(job):
     except (OSError, ValueError): return None
 
 
-def _hms(sec):
-    sec = int(round(sec))
-    return f'{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}'
 
 
 def _start(job):
@@ -235,7 +235,7 @@ def run_all(jobs, workers):
                 accs = ', '.join(f"{COLUMNS.get(c, c)} {acc[c]:.1f}%" for c in ('natural', 'pgd40', 'pgd20', 'aa') if c in acc)
                 print(f"[{k}/{len(todo)}] {name}: {accs} "
                       f"| run {res['seconds']['total']:.0f} s ({res['time_train_per_epoch']:.0f} s/epoch training, "
-                      f"AA {res['seconds']['autoattack']:.0f} s) | elapsed {_hms(el)}, ETA {_hms(eta)}", flush=True)
+                      f"AA {res['seconds']['autoattack']:.0f} s) | elapsed {hms(el)}, ETA {hms(eta)}", flush=True)
     except KeyboardInterrupt: # each run writes a checkpoint on SIGINT, then exits
         deadline = time.perf_counter() + 10 # a Ctrl-C in the terminal reached the runs too: give them time first
         while any(proc.poll() is None for _, proc, _, _ in running.values()) and time.perf_counter() < deadline: time.sleep(.5)
@@ -253,11 +253,6 @@ def run_all(jobs, workers):
 
 # ---------------------------------------------------------------- aggregation
 
-def _mean_std(v):
-    v = [x for x in v if x is not None]
-    if not v: return None, None
-    m = sum(v) / len(v)
-    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else None)
 
 
 def aggregate(jobs, sweep, results, a):
@@ -268,26 +263,20 @@ def aggregate(jobs, sweep, results, a):
         rs = [r for r in runs if r['name'] == f"{m}-seed{r['seed']}" and r['method'] == m and r['seed'] in a.seeds]
         if not rs: continue
         summary[m] = dict(seeds=sorted(r['seed'] for r in rs),
-                          **{c: dict(zip(('mean', 'std'), _mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
-                          time_train_per_epoch=dict(zip(('mean', 'std'), _mean_std([r['time_train_per_epoch'] for r in rs]))))
+                          **{c: dict(zip(('mean', 'std'), mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
+                          time_train_per_epoch=dict(zip(('mean', 'std'), mean_std([r['time_train_per_epoch'] for r in rs]))))
     paired = {}
     for base, part in PAIRS:
         if base not in summary or part not in summary: continue
         seeds = [sd for sd in a.seeds if results.get(f'{base}-seed{sd}') and results.get(f'{part}-seed{sd}')]
-        d = {}
-        for c in COLUMNS:
-            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-            m, sdv = _mean_std(diffs)
-            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs),
-                        se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+        paired[f'{part} - {base}'] = paired_diffs(results, part, base, seeds, COLUMNS)
     sweep_rows = []
     eps = settings_of('part', 0, a)['eps']
     for r, names in sorted(sweep.items(), reverse=True):
         rs = [results.get(n) for n in names]
         if not all(rs): continue
         sweep_rows.append(dict(ratio=r, eps_low=round(r * eps, 6), runs=names, seeds=[x['seed'] for x in rs],
-                               **{c: _mean_std([x['accuracy'][c] for x in rs])[0] for c in COLUMNS}))
+                               **{c: mean_std([x['accuracy'][c] for x in rs])[0] for c in COLUMNS}))
     return summary, paired, sweep_rows
 
 
@@ -319,20 +308,16 @@ def plot(summary, sweep_rows, fn, title, n_eval, n_aa, sweep_seeds=(0,)):
     fig.tight_layout(); Path(fn).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fn, dpi=100); plt.close(fig)
 
 
-def _cell(ms, digits=1):
-    m, s = (ms['mean'], ms['std']) if isinstance(ms, dict) else ms
-    if m is None: return 'n/a'
-    return f'{m:.{digits}f}' if s is None else f'{m:.{digits}f} ± {s:.{digits}f}'
 
 
 def print_tables(summary, paired, sweep_rows):
     print('\n| method | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |')
     print('|---|' + '---:|' * (len(COLUMNS) + 1))
-    for m, s in summary.items(): print(f'| {m} | ' + ' | '.join(_cell(s[c]) for c in COLUMNS) + f" | {_cell(s['time_train_per_epoch'], 0)} |")
+    for m, s in summary.items(): print(f'| {m} | ' + ' | '.join(cell(s[c]) for c in COLUMNS) + f" | {cell(s['time_train_per_epoch'], 0)} |")
     if paired:
         print('\n| paired difference | ' + ' | '.join(COLUMNS.values()) + ' |')
         print('|---|' + '---:|' * len(COLUMNS))
-        for k, d in paired.items(): print(f'| {k} | ' + ' | '.join(_cell(d[c]) for c in COLUMNS) + ' |')
+        for k, d in paired.items(): print(f'| {k} | ' + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     if sweep_rows:
         print('\n| eps_low/eps | eps_low | ' + ' | '.join(COLUMNS.values()) + ' | runs |')
         print('|---|---|' + '---:|' * len(COLUMNS) + '---|')
@@ -345,7 +330,7 @@ def print_tables(summary, paired, sweep_rows):
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
+    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=5, help='epochs per run, burn-in included (set by the time budget)')
     p.add_argument('--burn_in', type=int, default=2, help="epochs trained like AT before PART reweights pixels")
@@ -382,7 +367,7 @@ def main(argv=None):
         plot(acc['summary'], acc['sweep'], a.plot, title, st['n_eval'], st['n_aa'], acc['sweep_seeds'])
         return print(f"drawn {a.plot} from {a.out/'accuracy.json'}")
     import torch
-    from part_nb.cli import DEFAULTS
+    from part_nb.run import DEFAULTS
     t0 = time.perf_counter()
     jobs, sweep = plan(a)
     print(f"{len(jobs)} runs: {', '.join(jobs)}", flush=True)
@@ -406,14 +391,14 @@ def main(argv=None):
                sweep_seeds=a.sweep_seeds, columns=COLUMNS,
                why=(f"epochs {a.epochs} (burn-in {a.burn_in}), n_eval {a.n_eval} and n_aa {a.n_aa} are "
                     + ("the quick smoke test's settings" if a.quick else "set by the time budget of about one hour on 2 CPU cores")
-                    + "; everything else is part_nb.cli.DEFAULTS['mnist5k']"),
+                    + "; everything else is part_nb.run.DEFAULTS['mnist5k']"),
                summary=summary, paired_differences=paired, sweep=sweep_rows,
                runs={n: (None if r is None else {k: v for k, v in r.items() if k != 'history'}) for n, r in results.items()},
                reused=sorted(n for n, r in results.items() if r and r.get('reused')),
                failed=sorted(n for n, r in results.items() if r is None),
                wall_seconds=round(time.perf_counter() - t0, 1), plot=str(a.plot))
-    _write_json(a.out/'accuracy.json', out)
-    print(f"\nwritten to {a.out/'accuracy.json'} and {a.plot} in {_hms(out['wall_seconds'])}")
+    write_json(a.out/'accuracy.json', out)
+    print(f"\nwritten to {a.out/'accuracy.json'} and {a.plot} in {hms(out['wall_seconds'])}")
     if out['failed']: sys.exit(1)
 
 

@@ -15,20 +15,29 @@ GradCAM, XGradCAM and LayerCAM. Nothing here asserts a time.
 import argparse, json, platform, time
 from pathlib import Path
 
-import numpy as np, torch, torch.nn.functional as F
-from matplotlib import colormaps
-from PIL import Image
+import torch, torch.nn.functional as F
 
-from part_nb.cam import cam_budget, class_activation_map, pixel_budget, resolve_cam_layer
+from part_nb.cam import class_activation_map, resolve_cam_layer
+from part_nb.budget import cam_budget, pixel_budget, reference_budget_loop
 from part_nb.models import ResNet18, SmallCNN
 
 EPS, EPS_LOW = 8 / 255, 7 / 255
-JET = colormaps['jet']
 
 try:
     import torchcam
     from torchcam.methods import GradCAM as TorchcamGradCAM, XGradCAM as TorchcamXGradCAM, LayerCAM as TorchcamLayerCAM
 except ImportError: torchcam = None
+
+
+def parse(argv=None):
+    "The benchmark's options."
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--repeats', type=int, default=3, help='rounds for ResNet-18 (a forward of 128 CIFAR images takes seconds)')
+    p.add_argument('--smallcnn-repeats', type=int, default=7, help='rounds for SmallCNN')
+    p.add_argument('--bs', type=int, default=128)
+    p.add_argument('--out', default=str(Path(__file__).with_name('cam.json')))
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    return p.parse_args(argv)
 
 
 def single_image_gradcam(model, layer, x1):
@@ -48,17 +57,10 @@ def single_image_gradcam(model, layer, x1):
 
 
 def reference_masks(model, x, layer):
-    "The reference code's loop: per image CAM, CPU, PIL bicubic ('F' image), square, matplotlib 'jet', NumPy z-score > 1."
-    B, _, H, W = x.shape
-    out = torch.empty(B, 3, H, W, device=x.device)
-    for i in range(B):
-        heat = single_image_gradcam(model, layer, x[i:i+1])
-        overlay = Image.fromarray(heat.cpu().numpy()).resize((H, W), resample=Image.BICUBIC)
-        rgb = (255 * JET(np.asarray(overlay) ** 2)[:, :, :3]).astype(np.double) / 255
-        z = torch.from_numpy((rgb - rgb.mean()) / rgb.std())
-        z = torch.clamp(z, 1, z.max()).float().permute(2, 0, 1).to(x.device)
-        out[i] = torch.where(z > 1, EPS, EPS_LOW)
-    return out
+    "The reference code's loop: per image CAM (torchcam's when installed), then the budget on the CPU with PIL, matplotlib and NumPy."
+    size = tuple(x.shape[-2:])
+    return torch.cat([reference_budget_loop(single_image_gradcam(model, layer, x[i:i+1])[None, None], size, EPS, EPS_LOW)
+                      for i in range(len(x))]).to(x.device)
 
 
 def torchcam_batched(model, x, layer):
@@ -137,13 +139,7 @@ def bench(name, model, x, repeats):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--repeats', type=int, default=3, help='rounds for ResNet-18 (a forward of 128 CIFAR images takes seconds)')
-    p.add_argument('--smallcnn-repeats', type=int, default=7, help='rounds for SmallCNN')
-    p.add_argument('--bs', type=int, default=128)
-    p.add_argument('--out', default=str(Path(__file__).with_name('cam.json')))
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    a = p.parse_args()
+    a = parse()
     torch.manual_seed(0)
     dev = torch.device(a.device)
     results = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=str(dev),

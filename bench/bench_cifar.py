@@ -8,8 +8,8 @@ shuffled-placement control on one seed.
     .venv/bin/python bench/bench_cifar.py --quick         # a smoke test: AT and PART, 1 seed, 2 epochs on 512 images
 
 Data: `../shared/data/cifar10-jpeg.tgz` (`--archive`), the official CIFAR-10 images as JPEG of quality 75, so the figures
-are CIFAR-10 (JPEG) figures. Every run is `part_nb.cli.train_one(..., preset='cpu')`, the settings of
-`part_nb.cli.PRESETS['cpu']`: SmallVGG (73,000 parameters, CAM at its 8x8 block), a class-balanced 10,000 training images
+are CIFAR-10 (JPEG) figures. Every run is `part_nb.run.train_one(..., preset='cpu')`, the settings of
+`part_nb.run.PRESETS['cpu']`: SmallVGG (73,000 parameters, CAM at its 8x8 block), a class-balanced 10,000 training images
 with flips, PGD-5 with step 2.5/255 at eps 8/255 (PART: eps_low 7/255), 12 epochs of which 3 are burn-in, one-cycle SGD
 peaking at 0.05, weight decay 5e-4, batch 128. The models were timed side by side before choosing (`--time_models`,
 in `cifar.json` and bench/RESULTS.md).
@@ -32,7 +32,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import bench_accuracy as BA # the runner (subprocesses, resume, reuse) and the statistics of the MNIST-5k study
+import bench_accuracy as BA # the runner (subprocesses, resume, reuse) of the MNIST-5k study
+from _common import PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, paired_t, cell, replace_section
 
 ROOT = BENCH.parent
 ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
@@ -41,7 +42,6 @@ ATTACKS = ('natural', 'pgd20', 'cw', 'mma')
 AA_ATTACKS = ATTACKS + ('aa',)
 COLUMNS = {'natural': 'natural (10,000)', 'pgd20': 'PGD-20', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3',
            'aa': 'AutoAttack', 'worst4': 'worst of 4'}
-PAIRS = (('at', 'part'), ('trades', 'part-t'))
 PART_RATIO = 7 / 8
 RESULT_VERSION = 1
 
@@ -51,41 +51,33 @@ RESULT_VERSION = 1
 def _shuffled_placement():
     """A control for PART (`--controls shuffled`): each image keeps as many pixels at eps as its CAM budget gives it,
     but at random places. Same share at eps, same mean budget; only the CAM's choice of pixels is taken away."""
-    import torch, part_nb.cli as cli
+    import torch, part_nb.run as run
     from part_nb.callback import PARTCallback
     class ShuffledPARTCallback(PARTCallback):
         name = 'part' # learn.part, as for PART
-        def epoch_budget(self, model, x, y):
-            b = super().epoch_budget(model, x, y)
+        def batch_budget(self, model, x, y):
+            b = super().batch_budget(model, x, y)
             if not isinstance(b, torch.Tensor): return b # burn-in: the uniform eps
             flat = b.flatten(1)
             return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(b)
-    make = cli.make_callback
+    make = run.make_callback
     def make_callback(s):
         cb = make(s)
         if type(cb) is PARTCallback: cb.__class__ = ShuffledPARTCallback
         return cb
-    cli.make_callback = make_callback
+    run.make_callback = make_callback
 
 
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
     if job.get('control') == 'shuffled': _shuffled_placement()
-    from part_nb.cli import train_one, run_settings, make_dls, make_model, UsageError
+    from part_nb.run import run_settings, make_dls, make_model
     from part_nb.evaluate import evaluate_robustness
     out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
-    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
-    met, resumed = BA._finished_training(out, {k: v for k, v in s.items() if k not in ('n_aa', 'data_path')}), None
-    if met is None:
-        if (out/'checkpoint.pth').exists():
-            try: met, resumed = train_one(s['method'], 'cifar10', out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
-            except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], 'cifar10', out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
-    else: resumed = 'trained'
+    met, resumed, init = BA.train_or_resume(job, 'cifar10', kw, skip=('n_aa', 'data_path'))
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})
     dls = make_dls(rs) # all 10,000 test images, in class-balanced round-robin order
@@ -108,7 +100,7 @@ def run_job(job):
                                total=round(t3 - t0, 1)),
                   cpu_seconds=dict(train_and_eval=round(c1 - c0, 1), autoattack=round(c3 - c1, 1)),
                   finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
-    BA._write_json(out/'result.json', result)
+    write_json(out/'result.json', result)
     (out/'checkpoint.pth').unlink(missing_ok=True)
     return result
 
@@ -119,15 +111,9 @@ def _interruptible():
 
 
 def job_main(fn):
-    "Entry point of a run's subprocess: one torch thread; exit status 130 when interrupted (a checkpoint is written)."
+    "Entry point of a run's subprocess: SIGTERM interrupts like Ctrl-C (a checkpoint is written), then `BA.job_main`."
     _interruptible()
-    import torch
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    job = json.loads(Path(fn).read_text())
-    try: run_job(job)
-    except KeyboardInterrupt as e:
-        print(f"interrupted: {e}", flush=True); sys.exit(130)
+    BA.job_main(fn, run_job)
 
 
 # ---------------------------------------------------------------- the plan
@@ -141,9 +127,9 @@ def train_kw(a, seed, eps_low=None, budget=None):
 
 def settings_of(method, seed, a, eps_low=None, budget=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
-    from part_nb.cli import run_settings
+    from part_nb.run import run_settings
     s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
-    return BA._json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
+    return as_json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
 
 def plan(a):
@@ -174,7 +160,7 @@ def plan(a):
             for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
         for job in jobs.values():
-            base = f"{BA.BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
+            base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
             if base not in jobs: continue
             jobs[base]['keep'] = [a.burn_in]
             job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
@@ -197,7 +183,7 @@ def migrate(out, checkpoints=True):
             st = rec['settings'] if fn.name == 'result.json' else rec
             if all(k in st for k in ADDED_SETTINGS): continue
             for k, v in ADDED_SETTINGS.items(): st.setdefault(k, v)
-            BA._write_json(fn, rec)
+            write_json(fn, rec)
         for fn in (d.glob('checkpoint*.pth') if checkpoints else []):
             ck = torch.load(fn, map_location='cpu', weights_only=True)
             if not isinstance(ck, dict) or 'settings' not in ck or all(k in ck['settings'] for k in ADDED_SETTINGS): continue
@@ -224,18 +210,12 @@ def aggregate(results, a):
         rs = [results[f'{m}-seed{sd}'] for sd in a.seeds if f'{m}-seed{sd}' in results]
         if not rs: continue
         summary[m] = dict(seeds=[r['seed'] for r in rs],
-                          **{c: dict(zip(('mean', 'std'), BA._mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
-                          time_train_per_epoch=dict(zip(('mean', 'std'), BA._mean_std([r['time_train_per_epoch'] for r in rs]))))
+                          **{c: dict(zip(('mean', 'std'), mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
+                          time_train_per_epoch=dict(zip(('mean', 'std'), mean_std([r['time_train_per_epoch'] for r in rs]))))
     paired = {}
     for base, part in PAIRS:
         seeds = [sd for sd in a.seeds if f'{base}-seed{sd}' in results and f'{part}-seed{sd}' in results]
-        if not seeds: continue
-        d = {}
-        for c in COLUMNS:
-            diffs = [results[f'{part}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-            m, sdv = BA._mean_std(diffs)
-            d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-        paired[f'{part} - {base}'] = dict(seeds=seeds, **d)
+        if seeds: paired[f'{part} - {base}'] = paired_diffs(results, part, base, seeds, COLUMNS)
     return summary, paired
 
 
@@ -250,27 +230,14 @@ def variant_pairs(results, a):
     for v, names in sorted(variants.items()):
         for base in ('part', 'at'):
             seeds = sorted(int(n.rsplit('seed', 1)[1]) for n in names if f'{base}-seed{n.rsplit("seed", 1)[1]}' in results)
-            if not seeds: continue
-            d = {}
-            for c in COLUMNS:
-                diffs = [results[f'{v}-seed{sd}']['accuracy'][c] - results[f'{base}-seed{sd}']['accuracy'][c] for sd in seeds]
-                m, sdv = BA._mean_std(diffs)
-                d[c] = dict(diffs=diffs, mean=m, std=sdv, n=len(diffs), se=sdv / math.sqrt(len(diffs)) if sdv is not None else None)
-            out[f'{v} - {base}'] = dict(seeds=seeds, **d)
+            if seeds: out[f'{v} - {base}'] = paired_diffs(results, v, base, seeds, COLUMNS)
     return out
 
 
 def verdict(paired):
     """The verdict on the paper's claim (higher natural accuracy at equal robustness), computed as for MNIST-5k in
     bench/run.py: a paired difference counts only when its paired t clears the two-sided 95% threshold."""
-    T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
-    def one(d):
-        m, sd, n = d['mean'], d['std'], d['n']
-        if m is None: return 'n/a', 0
-        if n < 2 or sd is None: return f'{m:+.1f} (one seed: no spread)', 0
-        if sd == 0: return f'{m:+.1f} (identical on every seed)', (0 if m == 0 else (1 if m > 0 else -1))
-        t, crit = m / (sd / math.sqrt(n)), T95.get(n - 1, 2.0)
-        return f'{m:+.1f} ± {sd:.1f} (t = {t:.1f}, threshold {crit:.2f})', ((1 if m > 0 else -1) if abs(t) > crit else 0)
+    one = lambda d: paired_t(d, d['n'])
     lines, helped, hurt, n_max = [], [], [], 0
     for k, d in paired.items():
         (nat, snat), (w3, sw3), (aa, saa) = one(d['natural']), one(d['worst3']), one(d['aa'])
@@ -291,11 +258,11 @@ def markdown_tables(summary, paired, results, sweep, a):
     "The Markdown tables of the report."
     md = ['| method | seeds | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |', '|---|---|' + '---:|' * (len(COLUMNS) + 1)]
     for m, s in summary.items():
-        md.append(f"| {m} | {' '.join(map(str, s['seeds']))} | " + ' | '.join(BA._cell(s[c]) for c in COLUMNS)
-                  + f" | {BA._cell(s['time_train_per_epoch'], 0)} |")
+        md.append(f"| {m} | {' '.join(map(str, s['seeds']))} | " + ' | '.join(cell(s[c]) for c in COLUMNS)
+                  + f" | {cell(s['time_train_per_epoch'], 0)} |")
     if paired:
         md += ['', '| paired difference (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|---|' + '---:|' * len(COLUMNS)]
-        for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
+        for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     extra = [(f"eps_low/eps {r:g} (seed {' '.join(n.split('seed')[-1] for n in names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
     for b in a.budgets:
         names = [n for n in results if n.startswith(f'part-{b}-seed')]
@@ -305,12 +272,12 @@ def markdown_tables(summary, paired, results, sweep, a):
     if rows:
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
         for label, rs in rows:
-            md.append(f'| {label} | ' + ' | '.join(f"{BA._mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
+            md.append(f'| {label} | ' + ' | '.join(f"{mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
     vp = variant_pairs(results, a)
     if vp:
         md += ['', '| paired difference of a PART variant (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |',
                '|---|---|' + '---:|' * len(COLUMNS)]
-        for k, d in vp.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(BA._cell(d[c]) for c in COLUMNS) + ' |')
+        for k, d in vp.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     return '\n'.join(md)
 
 
@@ -331,8 +298,8 @@ def plot(summary, results, sweep, fn, title, a):
                 r = results[f'{m}-seed{sd}']['accuracy']
                 ax.scatter(r['natural'], r[rob], s=10, alpha=.4, color=BA.PAIR_COLOURS[m])
         if len(rows) > 1:
-            xs = [BA._mean_std([x['accuracy']['natural'] for x in rs])[0] for _, rs in rows]
-            ys = [BA._mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
+            xs = [mean_std([x['accuracy']['natural'] for x in rs])[0] for _, rs in rows]
+            ys = [mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
             ax.plot(xs, ys, ':', color='gray', marker='.', zorder=0, label=f"eps_low/eps sweep (seed {' '.join(map(str, a.sweep_seeds))})")
             for (r, _), x, y in zip(rows, xs, ys): ax.annotate(f'{r:g}', (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
         ax.set_xlabel('natural accuracy (%, 10,000 test images)'); ax.set_ylabel(label); ax.grid(alpha=.3)
@@ -345,8 +312,9 @@ def plot_cams(run_dir, fn, a, n=8):
     "Test images, their GradCAM under the trained PART model, and the budgets of the 'paper' and 'reference' rules."
     import torch, matplotlib
     matplotlib.use('Agg')
-    from part_nb.cli import run_settings, make_dls, make_model
-    from part_nb.cam import class_activation_map, cam_budget, show_cam
+    from part_nb.run import run_settings, make_dls, make_model
+    from part_nb.cam import class_activation_map, show_cam
+    from part_nb.budget import cam_budget
     s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
     dls = make_dls(s)
     model = make_model(s['model'], dls.c, 3)
@@ -389,10 +357,10 @@ def report(jobs, sweep, a, t0=None):
                important_px={n: 100 * sum(e['important_px'] for e in rs) / len(rs) for n, r in results.items()
                              if (rs := [e for e in r['history'] if e['epoch'] >= a.burn_in and 'important_px' in e])
                              and r['method'].startswith('part')},
-               times={m: dict(train=BA._mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
-                              total=BA._mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
+               times={m: dict(train=mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
+                              total=mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
                       for m, s in summary.items()})
-    BA._write_json(a.out/'cifar.json', out)
+    write_json(a.out/'cifar.json', out)
     if not a.quick: write_section(out)
     print(f"\n{len(results)}/{len(jobs)} runs finished; written to {a.out/'cifar.json'}" + (f" and {a.plot}" if summary else ''))
     return out
@@ -462,15 +430,7 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
 
 def write_section(c, fn=BENCH/'RESULTS.md'):
     "Replace (or add, before the GPU section) the CIFAR-10 section of RESULTS.md."
-    fn = Path(fn)
-    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
-    new = results_section(c, fn)
-    if SECTION in lines:
-        i = lines.index(SECTION)
-        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
-    else:
-        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
-    fn.write_text('\n'.join(lines[:i] + new + lines[j:]) + '\n')
+    replace_section(fn, SECTION, results_section(c, fn))
 
 
 # ---------------------------------------------------------------- choosing the model: forward-backward time
@@ -503,7 +463,7 @@ def time_models(a, rounds=7):
     res = dict(threads=2, batch=128, rounds=rounds, load_avg=os.getloadavg(), date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                models=rows)
     a.out.mkdir(parents=True, exist_ok=True)
-    BA._write_json(a.out/'model_timing.json', res)
+    write_json(a.out/'model_timing.json', res)
     for k, r in rows.items(): print(f"{k}: {r['params']:,} parameters, {r['seconds']:.3f} s (best {r['best']:.3f} s)")
     return res
 

@@ -5,7 +5,7 @@
 
 About 6 minutes on 2 free cores (5.6 measured) with the defaults (6 contenders x 41 batches, then 6 short processes for memory).
 
-SmallCNN, batch 128, PGD-10, the MNIST-5k settings of `part_nb.cli.run_settings(method, 'mnist5k', burn_in=0)`, so
+SmallCNN, batch 128, PGD-10, the MNIST-5k settings of `part_nb.run.run_settings(method, 'mnist5k', burn_in=0)`, so
 that PART reweights pixels (one CAM per batch) from the first batch on. Each pair (AT, PART), (TRADES, PART-T),
 (MART, PART-M) starts from the same weights; after one untimed warm-up batch each, the two contenders train one epoch
 each in turn, the order swapping from round to round, and each figure is the best of the rounds. Only the training
@@ -24,8 +24,8 @@ and asserts nothing. Results are printed and written to bench/out/epoch.json.
 """
 import argparse, datetime, json, os, platform, resource, subprocess, sys, time, warnings
 from pathlib import Path
+from _common import PAIRS, machine_info
 
-PAIRS = (('at', 'part'), ('trades', 'part-t'), ('mart', 'part-m'))
 OUT = Path(__file__).parent / 'out'
 
 
@@ -49,8 +49,8 @@ def _clock_callback(max_batches=None):
 
 def make_learner(method, n_train, bs=128, seed=0, extra_cbs=()):
     "A `Learner` with `method`'s callback on the first `n_train` MNIST-5k digits, PART past burn-in from the first batch."
-    from part_nb.cli import run_settings, make_dls, make_model, make_learner as cli_learner
-    from part_nb.testing import seed_everything
+    from part_nb.run import run_settings, make_dls, make_model, make_learner as cli_learner
+    from part_nb.core import seed_everything
     s = run_settings(method, 'mnist5k', burn_in=0, n_train=n_train, n_valid=bs, bs=bs, seed=seed)
     dls = make_dls(s)
     seed_everything(seed) # the same initial weights for every contender
@@ -163,13 +163,6 @@ def measure_memory(methods, steps, repeats, bs, threads):
     return res
 
 
-def machine_info():
-    import torch
-    from fastai.torch_core import default_device
-    return dict(device=str(default_device()), date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
-                machine=platform.machine(), processor=platform.processor() or None, nproc=os.cpu_count(),
-                python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
-                loadavg_start=os.getloadavg())
 
 
 def main():

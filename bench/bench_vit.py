@@ -10,7 +10,7 @@ seed spread of the CIFAR-10 study (bench/RESULTS.md) says nothing. Data: `../sha
 The model is `part_nb.models.ViT` (`part_train --model vit`): torchvision's `VisionTransformer` with 4x4 patches of the
 32x32 images, 4 blocks of 64 features, 4 heads, 142,000 parameters, about the cost per image of the SmallVGG of the
 CIFAR-10 study. PART takes its maps at the input of the last block's attention (`find_cam_layer`'s choice for a
-transformer, and the model's `cam_layer`). Every run is `part_nb.cli.compare(('at', 'part'), preset='cpu', model='vit',
+transformer, and the model's `cam_layer`). Every run is `part_nb.run.compare(('at', 'part'), preset='cpu', model='vit',
 ...)`: the CPU study's settings (eps 8/255, eps_low 7/255, PGD-5 with step 2.5/255, one-cycle schedule, batch 128,
 flips) except the optimiser and the scale, which `SETTINGS` below gives with the reasons. PART continues from AT's
 checkpoint at the end of the burn-in (the same weights as training it from scratch). Evaluation: natural, PGD-20, CW and
@@ -22,6 +22,7 @@ bench/vit.json, which is committed.
 """
 import argparse, json, os, platform, sys, time
 from pathlib import Path
+from _common import replace_section
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -58,7 +59,7 @@ def _machine():
 
 def pilot(a):
     "CPU seconds of one training epoch of AT (PGD-5) on `--pilot_n` images, ViT against SmallVGG, and per image."
-    from part_nb.cli import train_one
+    from part_nb.run import train_one
     out = {}
     for model in ('vit', 'smallvgg'):
         c0, t0 = time.process_time(), time.perf_counter()
@@ -78,7 +79,7 @@ def pilot(a):
 
 def study(a):
     "AT and PART on the ViT, one seed; a stopped study continues."
-    from part_nb.cli import compare
+    from part_nb.run import compare
     c0, t0 = time.process_time(), time.perf_counter()
     summary = compare(('at', 'part'), seeds=(a.seed,), data='cifar10', out=OUT, resume=True, progress=False,
                       data_path=str(a.archive), **SETTINGS)
@@ -141,14 +142,7 @@ def results_section(res):
 def write_section(res, fn=BENCH/'RESULTS.md'):
     "Replace (or add, before the GPU sections) the ViT section of RESULTS.md."
     md = results_section(res)
-    if not md: return
-    lines = fn.read_text().splitlines() if fn.exists() else ['# part_nb benchmarks', '']
-    if SECTION in lines:
-        i = lines.index(SECTION)
-        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith('## ')), len(lines))
-    else:
-        i = j = next((k for k, l in enumerate(lines) if l.startswith(('## What a GPU would change', '## CIFAR-10 on a GPU'))), len(lines))
-    fn.write_text('\n'.join(lines[:i] + md + lines[j:]) + '\n')
+    if md: replace_section(fn, SECTION, md)
 
 
 def main():

@@ -7,12 +7,12 @@
 Steps, each timed; a step that fails is reported with its error and the others still run (exit status 1):
 1. notebooks: `nbdev_test --flags cuda` on the notebooks that have `#| cuda` cells, except 11_tutorial_cifar10, whose
    `#| cuda` cells are the paper's recipe (80 epochs per model: hours) and download CIFAR-10. On a CPU: `nbdev_test`
-   of nbs/06a_script.ipynb (seconds) without flags, as a check of the call. Skipped where nbdev is not installed.
+   of nbs/08a_script.ipynb (seconds) without flags, as a check of the call. Skipped where nbdev is not installed.
 2. fp16: PART-T (PARTCallback(loss='trades')) on ResNet-18 under `to_fp16`, with fastai's `Normalize` in the batches:
    every element of every adversarial training batch must stay within its own budget in pixel units, inside [0,1].
 3. benchmarks: bench_epoch.py (cost of an epoch and peak memory of a step, PART against AT/TRADES/MART),
    bench_cam.py and bench_attack.py on the device, each with its peak CUDA memory (`torch.cuda.max_memory_allocated`).
-4. cifar10: AT against PART, ResNet-18, CIFAR-10 (JPEG) with all 50,000 training images, `part_nb.cli.compare` with
+4. cifar10: AT against PART, ResNet-18, CIFAR-10 (JPEG) with all 50,000 training images, `part_nb.run.compare` with
    the shared burn-in (1 epoch); a probe of training batches times an epoch first, and the number of epochs is the
    largest that fits the time left of `--budget`.
 5. RESULTS-gpu.md: the device, the versions and every figure of steps 1-4, all measured by this run.
@@ -42,7 +42,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SKIP_NOTEBOOKS = {'11_tutorial_cifar10.ipynb': "its `#| cuda` cells are the paper's recipe (80 epochs per model: hours) "
                                                "and download CIFAR-10"}
-CPU_NOTEBOOK = '06a_script.ipynb' # on a CPU the `#| cuda` cells cannot run: this quick notebook checks the call
+CPU_NOTEBOOK = '08a_script.ipynb' # on a CPU the `#| cuda` cells cannot run: this quick notebook checks the call
 EPS, EPS_LOW, ALPHA = 8/255, 7/255, 2/255
 CIFAR_STATS = ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
 
@@ -197,9 +197,9 @@ def _fp16_data(a, dev):
 def step_fp16(a, work, deadline):
     import torch
     from fastai.vision.all import Learner, Normalize, CrossEntropyLossFlat, Callback
-    from part_nb.attack import find_normalize
+    from part_nb.core import find_normalize
     from part_nb.callback import PARTCallback
-    from part_nb.testing import seed_everything
+    from part_nb.core import seed_everything
     seed_everything(0)
     dls, model, what = _fp16_data(a, a.device)
     dls.add_tfms([Normalize.from_stats(*CIFAR_STATS)], 'after_batch')
@@ -257,7 +257,8 @@ def step_fp16(a, work, deadline):
     return res
 
 
-PEAK = ("import runpy, sys, torch\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+PEAK = ("import os, runpy, sys, torch\nsys.argv = sys.argv[1:]\nsys.path.insert(0, os.path.dirname(sys.argv[0])) # as `python script.py` would: bench/_common\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "if torch.cuda.is_available(): print('GPU_CHECK_CUDA_PEAK', torch.cuda.max_memory_allocated(), flush=True)")
 
 def _bench_args(a, out):
@@ -292,8 +293,8 @@ def _probe_epoch(a, s):
     "Seconds per training batch of AT with the run's settings, on the first batches (validation not run)."
     import torch
     from fastai.callback.core import Callback, CancelFitException, CancelValidException
-    from part_nb.cli import make_dls, make_model, make_learner
-    from part_nb.testing import seed_everything
+    from part_nb.run import make_dls, make_model, make_learner
+    from part_nb.core import seed_everything
     sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
     n = 3 if a.quick else 25 # batches timed after 2 untimed ones (cudnn autotuning, first allocations)
     times = []
@@ -319,7 +320,8 @@ def _probe_epoch(a, s):
 def step_cifar10(a, work, deadline):
     if not a.cifar: raise Skipped('no CIFAR-10 archive given (--cifar)')
     import torch
-    from part_nb.cli import compare, run_settings, summary_markdown
+    from part_nb.run import compare, run_settings
+    from part_nb.report import summary_markdown
     common = dict(data_path=str(a.cifar), download=False)
     if a.quick: common.update(model='smallvgg', n_train=128, n_valid=64, bs=32, steps=1, n_eval=32, attacks=('natural', 'pgd20'))
     else: common.update(n_eval=1000, attacks=('natural', 'pgd20', 'cw', 'mma'))
@@ -453,7 +455,7 @@ def bench_section(bm):
 def cifar_section(cf):
     s, p = cf['settings'], cf['plan']
     md = [f"## CIFAR-10 (JPEG): AT against PART, {s['model']}", '',
-          f"`part_nb.cli.compare(('at', 'part'), seeds=(0,), data='cifar10', epochs={cf['epochs']}, burn_in={cf['burn_in']}, ...)`: "
+          f"`part_nb.run.compare(('at', 'part'), seeds=(0,), data='cifar10', epochs={cf['epochs']}, burn_in={cf['burn_in']}, ...)`: "
           f"{'all' if s['n_train'] is None else s['n_train']} training images, validation on "
           f"{'all 10,000' if s['n_valid'] is None else s['n_valid']} test images, robustness on the first {s['n_eval']}; "
           f"{s['model']}, eps {s['eps']:.4f}, eps_low {s['eps_low']:.4f}, step {s['alpha']:.4f}, PGD-{s['steps']}, {s['opt']} lr {s['lr']} "

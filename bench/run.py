@@ -18,13 +18,13 @@ When a benchmark fails, the others still run, RESULTS.md is left as it was and t
 """
 import argparse, datetime, json, math, os, platform, subprocess, sys, time
 from pathlib import Path
+from _common import hms, cell, paired_t
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 GOAL_TIME, GOAL_MEMORY = 1.05, 1.1
 CAM_PAPER, CAM_REF_RATIO = "part_nb masks, 'paper'", "per-image reference / part_nb 'paper'" # keys of bench_cam.py's JSON
 CAM_TC_RATIO = "torchcam batched / part_nb 'paper'"
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95% t, by dof
 
 
 def steps(quick, out, workers):
@@ -53,9 +53,6 @@ def run_step(name, args, log):
     return p.returncode, time.perf_counter() - t0
 
 
-def _hms(sec):
-    sec = int(round(sec))
-    return f'{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}'
 
 
 # ---------------------------------------------------------------- sections of RESULTS.md
@@ -132,9 +129,6 @@ def cost_section(ep, cam, atk):
     return md
 
 
-def _cell(d, digits=1):
-    if d is None or d.get('mean') is None: return 'n/a'
-    return f"{d['mean']:.{digits}f}" if d.get('std') is None else f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
 
 
 def accuracy_section(acc, plot_rel):
@@ -149,11 +143,11 @@ def accuracy_section(acc, plot_rel):
           "not a cost comparison: that is bench_epoch's table above).", '',
           '| method | ' + ' | '.join(cols.values()) + ' | s/epoch |', '|---|' + '---:|' * (len(cols) + 1)]
     for m, r in acc['summary'].items():
-        md.append(f'| {m} | ' + ' | '.join(_cell(r[c]) for c in cols) + f" | {_cell(r['time_train_per_epoch'], 0)} |")
+        md.append(f'| {m} | ' + ' | '.join(cell(r[c]) for c in cols) + f" | {cell(r['time_train_per_epoch'], 0)} |")
     if acc['paired_differences']:
         md += ['', 'Paired differences PART variant − baseline (percentage points), mean ± standard deviation of the per-seed '
                'differences:', '', '| difference | ' + ' | '.join(cols.values()) + ' |', '|---|' + '---:|' * len(cols)]
-        for k, d in acc['paired_differences'].items(): md.append(f'| {k} | ' + ' | '.join(_cell(d[c]) for c in cols) + ' |')
+        for k, d in acc['paired_differences'].items(): md.append(f'| {k} | ' + ' | '.join(cell(d[c]) for c in cols) + ' |')
     md += ['', f'![natural against AutoAttack accuracy (left) and against the worst of PGD-40, CW and MMA (right)]({plot_rel})', '']
     if acc['sweep']:
         md += [f"### Sweep of PART's eps_low/eps (loss 'ce', seed(s) {', '.join(map(str, acc['sweep_seeds']))})", '',
@@ -167,15 +161,6 @@ def accuracy_section(acc, plot_rel):
     return md
 
 
-def _verdict(d, n):
-    "(text, sign) for one paired difference: sign +1/-1 when it clears the paired t threshold, 0 otherwise."
-    m, sd = d['mean'], d['std']
-    if m is None: return 'n/a', 0
-    if n < 2 or sd is None: return f'{m:+.1f} (one seed: no spread to compare with)', 0
-    if sd == 0: return f'{m:+.1f} (identical on every seed)', (0 if m == 0 else (1 if m > 0 else -1))
-    t, crit = m / (sd / math.sqrt(n)), T95.get(n - 1, 2.0)
-    sign = (1 if m > 0 else -1) if abs(t) > crit else 0
-    return f'{m:+.1f} ± {sd:.1f} (t = {t:.1f}, threshold {crit:.2f})', sign
 
 
 def conclusion(acc, ep):
@@ -186,9 +171,9 @@ def conclusion(acc, ep):
     lines, helped, hurt = [], [], []
     for k, d in pd_.items():
         n = d['natural']['n']
-        nat, snat = _verdict(d['natural'], n)
-        w3, sw3 = _verdict(d['worst3'], n)
-        aa, saa = _verdict(d['aa'], n)
+        nat, snat = paired_t(d['natural'], n)
+        w3, sw3 = paired_t(d['worst3'], n)
+        aa, saa = paired_t(d['aa'], n)
         lines.append(f"- {k}: natural {nat}; worst of PGD-40/CW/MMA {w3}; AutoAttack {aa} (points, over {n} seed(s)).")
         if snat > 0 and sw3 >= 0 and saa >= 0: helped.append(k)
         if snat < 0 or sw3 < 0 or saa < 0: hurt.append(k)
@@ -295,7 +280,7 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
     s = acc['settings']
     md = [f"# part_nb benchmarks{' (quick run: small settings, a smoke test, not results)' if quick else ''}", '',
           f"Written by `.venv/bin/python bench/run.py{' --quick' if quick else ''}` on {info['date']}; "
-          f"every figure below was measured by that run (total wall time {_hms(t_total)})"
+          f"every figure below was measured by that run (total wall time {hms(t_total)})"
           + (", except the accuracy runs it reused (see Settings)." if acc['reused'] else "."), '',
           '## Machine', '',
           f"- platform: {info['platform']} ({info['machine']}), {info['nproc']} CPU cores (nproc), no GPU used",
@@ -305,14 +290,14 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
           f"1 per run in bench_accuracy, {workers} runs at a time",
           f"- load average (1 min) at the start: {info['loadavg'][0]:.2f}; at the end: {info['loadavg_end'][0]:.2f} "
           "(other jobs on the machine slow every contender alike, since contenders alternate)", '',
-          '## Commands', '', '```sh'] + [f"{c}    # {_hms(t)}" for c, t in commands] + ['```', '',
+          '## Commands', '', '```sh'] + [f"{c}    # {hms(t)}" for c, t in commands] + ['```', '',
           '## Settings and why', '',
           f"- Cost (bench_epoch): SmallCNN on MNIST-5k, batch {ep['settings']['bs']}, PGD-10 with the MNIST-5k settings of "
-          f"`part_nb.cli.run_settings` and burn-in 0, so that every timed batch pays for PART's CAM; "
+          f"`part_nb.run.run_settings` and burn-in 0, so that every timed batch pays for PART's CAM; "
           f"{ep['settings']['n_train']} training digits an epoch, best of {ep['settings']['repeats']} epoch(s) per contender"
           + (": several batches per timed epoch so that per-batch jitter averages out, few enough to repeat the epoch." if not quick
              else " (quick settings)."),
-          f"- Accuracy (bench_accuracy): `part_nb.cli.DEFAULTS['mnist5k']`: SmallCNN, eps {s['eps']:g}, eps_low "
+          f"- Accuracy (bench_accuracy): `part_nb.run.DEFAULTS['mnist5k']`: SmallCNN, eps {s['eps']:g}, eps_low "
           f"{acc['eps_low_part']:.4g} (7/8 of eps), step {s['alpha']:g}, PGD-{s['steps']}, {s['opt']} lr {s['lr']:g}, "
           f"batch {s['bs']}, {'all 4,000' if s['n_train'] is None else s['n_train']} training digits; "
           f"{acc['why']}. Methods {', '.join(acc['methods'])}; seeds {', '.join(map(str, acc['seeds']))}.",
@@ -358,7 +343,7 @@ def main():
                   seconds=time.perf_counter() - t0, info=info, workers=a.workers)
     (out/'run.json').write_text(json.dumps(record, indent=1) + '\n')
     write_results(fn, a.quick, commands, jsons, record['seconds'], info, a.workers)
-    print(f"\nwritten {fn} in {_hms(time.perf_counter() - t0)}")
+    print(f"\nwritten {fn} in {hms(time.perf_counter() - t0)}")
 
 
 if __name__ == '__main__': main()

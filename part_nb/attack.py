@@ -7,54 +7,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from .cam import unwrap_model, eval_mode, _own_dtype
+from .core import unwrap_model, eval_mode, _own_dtype
 
 # %% auto #0
-__all__ = ['LOSSES', 'STARTS', 'with_normalize', 'find_normalize', 'to_pixels', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
-
-# %% ../nbs/03_attack.ipynb #c474ff1b
-class _Normalized(nn.Module):
-    "`model` behind a normalisation layer: takes images in pixel space [0,1]."
-    def __init__(self, model, mean, std):
-        super().__init__()
-        self.model = model
-        dev = next(iter(model.parameters()), torch.empty(0)).device
-        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(dev))
-        self.register_buffer('std', torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(dev))
-
-    @property
-    def cam_layer(self)->nn.Module: return self.model.cam_layer
-
-    def forward(self, x): return self.model(((x.float() - self.mean) / self.std).to(x.dtype)) # float16 in, float16 out
-
-def with_normalize(model:nn.Module, # model that expects normalised input
-                   mean, # channel means: sequence or tensor with C values
-                   std, # channel standard deviations: sequence or tensor with C values
-                  )->nn.Module: # module taking pixel-space input (B,C,H,W) in [0,1]
-    "Wrap `model` so that it takes pixel-space images and normalises them itself."
-    if (torch.as_tensor(std) <= 0).any(): raise ValueError("`std` must be positive")
-    return _Normalized(model, mean, std)
-
-# %% ../nbs/03_attack.ipynb #244a792d
-def find_normalize(dls, # fastai `DataLoaders` or `DataLoader`
-                  )->tuple|None: # (mean, std), each a (1,C,1,1) float32 tensor, or None
-    "The statistics of fastai's `Normalize` in `dls.after_batch`, or None when the batches are not normalised."
-    from fastai.data.transforms import Normalize
-    pipe = getattr(dls, 'after_batch', None)
-    for t in getattr(pipe, 'fs', []):
-        if isinstance(t, Normalize) and getattr(t, 'mean', None) is not None:
-            f = lambda s: torch.as_tensor(s).detach().float().view(1, -1, 1, 1)
-            return f(t.mean), f(t.std)
-    return None
-
-def to_pixels(x:Tensor, # a batch as the data loader gives it
-              stats:tuple|None, # (mean, std) of `find_normalize`, or None when the batches are not normalised
-             )->Tensor: # a plain float32 tensor in pixel space [0,1]
-    "Undo fastai's `Normalize` on `x` (if `stats`), as a plain tensor: what the attacks take."
-    x = x.as_subclass(Tensor).float()
-    if stats is None: return x
-    mean, std = (s.to(x.device) for s in stats)
-    return (x * std + mean).clamp(0, 1)
+__all__ = ['LOSSES', 'STARTS', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
 
 # %% ../nbs/03_attack.ipynb #c6215db3
 LOSSES = ('ce', 'kl', 'cw')

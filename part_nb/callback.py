@@ -10,11 +10,13 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .attack import pgd, find_normalize, with_normalize, to_pixels
-from .cam import cam_budget, class_activation_map, resolve_cam_layer, unwrap_model, CAM_METHODS, BUDGET_MODES
+from .core import unwrap_model, find_normalize, with_normalize, to_pixels
+from .attack import pgd
+from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
+from .budget import cam_budget, BUDGET_MODES
 
 # %% auto #0
-__all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATCallback', 'PARTCallback']
+__all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATStats', 'ATCallback', 'PARTCallback']
 
 # %% ../nbs/05_callback.ipynb #37b44423
 AT_LOSSES = ('ce', 'trades', 'mart')
@@ -39,34 +41,63 @@ def mart_regularizer(logits_adv:Tensor, # (B,K) logits of the adversarial images
     kl = F.kl_div(torch.log(p_adv + 1e-12), p_clean, reduction='none').sum(1)
     return boost + beta * (kl * (1.0000001 - p_clean.gather(1, y[:, None]).squeeze(1))).mean()
 
-# %% ../nbs/05_callback.ipynb #2f8ac8d1
-class _EpochStats:
-    "Running sums over the training batches of an epoch, kept as tensors (no device sync per batch)."
-    def __init__(self): self.n, self.adv_correct, self.important, self.budget = 0, 0., 0., 0.
-    def add(self, adv_logits, y, budget, eps):
-        self.n += len(y)
-        self.adv_correct = self.adv_correct + (adv_logits.argmax(1) == y).sum().detach()
+# %% ../nbs/05_callback.ipynb #1b62dd99
+STAT_NAMES = ('adv_acc', 'important_px', 'mean_budget')
+
+class _TrainStat(Metric):
+    "A statistic of the current epoch's training batches (summed by an `ATStats`), shown by the `Recorder`."
+    def __init__(self, stats, key): self.stats, self.key = stats, key
+    def reset(self): pass
+    def accumulate(self, learn): pass
+    @property
+    def value(self): return self.stats.values().get(self.key)
+    @property
+    def name(self): return self.key
+
+# %% ../nbs/05_callback.ipynb #8feae1ec
+class ATStats(Callback):
+    "Statistics of the training batches of an `ATCallback`, per epoch: shown in the progress table, kept in `history`."
+    # below `ATCallback` (which lends it): its `after_fit` runs before the attack callback takes it back
+    order, run_valid = GradientAccumulation.order - 2, False
+    _stateattrs = ('_n', '_correct', '_important', '_budget')
+    def __init__(self): self.history = []; self._init_state()
+    def _init_state(self): self._n, self._correct, self._important, self._budget = 0, 0., 0., 0.
+
+    def add(self, adv_logits:Tensor, # (B,K) logits of the adversarial images
+            y:Tensor, # (B,) labels
+            budget:float|Tensor, # the batch's budget: a number, or (B,1,H,W) / (B,C,H,W)
+            eps:float, # the full budget
+           ):
+        "Count one training batch."
+        self._n += len(y)
+        self._correct = self._correct + (adv_logits.argmax(1) == y).sum().detach()
         if not isinstance(budget, Tensor): share, mean = float(len(y)), float(budget) * len(y)
         else:
             share = (budget >= torch.as_tensor(eps, dtype=budget.dtype)).float().flatten(1).mean(1).sum()
             mean = budget.float().flatten(1).mean(1).sum()
-        self.important, self.budget = self.important + share, self.budget + mean
-    def values(self):
-        if not self.n: return {}
-        f = lambda v: float(v) / self.n
-        return {'adv_acc': f(self.adv_correct), 'important_px': f(self.important), 'mean_budget': f(self.budget)}
+        self._important, self._budget = self._important + share, self._budget + mean
 
-STAT_NAMES = ('adv_acc', 'important_px', 'mean_budget')
+    def values(self)->dict:
+        "The statistics of the batches counted since the epoch began (none before the first)."
+        if not self._n: return {}
+        return {k: float(v) / self._n for k, v in zip(STAT_NAMES, (self._correct, self._important, self._budget))}
 
-class _TrainStat(Metric):
-    "A statistic of the current epoch's training batches (kept by an `ATCallback`), shown by the `Recorder`."
-    def __init__(self, cb, key): self.cb, self.key = cb, key
-    def reset(self): pass
-    def accumulate(self, learn): pass
-    @property
-    def value(self): return self.cb._stats.values().get(self.key) if self.cb._stats is not None else None
-    @property
-    def name(self): return self.key
+    def before_fit(self):
+        # stand aside in `lr_find` and `get_preds`, as fastai's own callbacks do, and in `validate` (it holds `learn.lock`)
+        self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds') and not self.learn.lock.locked()
+        self._fresh = True
+        self._show(self.run) # stale metrics of an interrupted fit go too
+
+    def _show(self, show):
+        mets = [m for m in self.learn.metrics if not isinstance(m, _TrainStat)]
+        self.learn.metrics = mets + ([_TrainStat(self, k) for k in STAT_NAMES] if show else [])
+
+    def before_train(self):
+        if self._fresh: self.history, self._fresh = [], False # one record per trained epoch of this fit
+        self._init_state()
+    def after_train(self):
+        if self._n: self.history = [r for r in self.history if r['epoch'] != self.epoch] + [{'epoch': self.epoch, **self.values()}]
+    def after_fit(self): self._show(False)
 
 # %% ../nbs/05_callback.ipynb #7508c496
 def _check_at(eps, alpha, steps, loss, beta):
@@ -76,12 +107,23 @@ def _check_at(eps, alpha, steps, loss, beta):
     if loss not in AT_LOSSES: raise ValueError(f"Unknown loss {loss!r}; choose one of {AT_LOSSES}")
     if not (isinstance(beta, (int, float)) and beta >= 0): raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
 
+# %% ../nbs/05_callback.ipynb #731762f7
+def _to_model_space(x:Tensor, # (B,C,H,W) images in pixel space
+                    stats:tuple|None, # (mean, std) of `find_normalize`, or None when the batches are not normalised
+                    like:Tensor, # the data loader's batch, whose dtype and tensor type the result takes
+                   )->Tensor:
+    "The inverse of `to_pixels`: `x` as the model takes it."
+    if stats is not None:
+        mean, std = (s.to(x.device) for s in stats)
+        x = (x - mean) / std
+    return x.to(like.dtype).as_subclass(type(like))
+
 # %% ../nbs/05_callback.ipynb #df71920d
 class ATCallback(Callback):
     "Adversarial training with a uniform L-inf budget: Madry AT (`loss='ce'`), TRADES (`'trades'`) or MART (`'mart'`)."
     # before GradientAccumulation (which rescales `loss_grad` in `after_loss`) and MixedPrecision (attacks in float32)
     order, run_valid = GradientAccumulation.order - 1, False
-    _stateattrs = ('_norm', '_other', '_layer', '_stats', 'budget')
+    _stateattrs = ('_norm', '_other', '_layer', 'budget')
     def __init__(self, eps:float=8/255, # L-inf budget in pixel units (images in [0,1])
                  alpha:float=2/255, # PGD step size
                  steps:int=10, # PGD steps
@@ -90,64 +132,47 @@ class ATCallback(Callback):
                 ):
         _check_at(eps, alpha, steps, loss, beta)
         store_attr('eps,alpha,steps,loss,beta')
-        self.history, self.active = [], False
+        self.stats = ATStats() # statistics of the training batches, lent to the learner for each fit
         self._init_state()
 
-    def _init_state(self): self._norm, self._other, self._layer, self._stats, self.budget = None, None, None, None, None
+    def _init_state(self): self._norm, self._other, self._layer, self.budget = None, None, None, None
+
+    @property
+    def history(self)->list:
+        "Per trained epoch of the last fit: `adv_acc`, `important_px` and `mean_budget` of its training batches."
+        return self.stats.history
 
     def before_fit(self):
-        # stand aside in `lr_find` (and in `get_preds`/`validate`, which run no training batch anyway)
-        self.active = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'))
+        self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds') # no attack in `lr_find`, `get_preds`
+        if not self.run: return
         self._norm = find_normalize(self.dls) # attack in pixel space when the batches are normalised
-        self._layer, self._other, self.budget, self._checked, self._fresh = None, None, None, False, True
-        # the recorder shows the statistics in a fit; `validate`/`get_preds` (which hold `learn.lock`) get none
-        show = self.active and not self.learn.lock.locked()
-        self._set_stats(show)
+        self._layer, self._other, self.budget, self._checked = None, None, None, False
+        if self.stats not in self.cbs: # fastai calls the callbacks it held when the event began: this one joins now
+            self.learn.add_cb(self.stats); self.stats('before_fit')
 
-    def _set_stats(self, show):
-        mets = [m for m in self.learn.metrics if not isinstance(m, _TrainStat)] # stale ones of an interrupted fit too
-        self.learn.metrics = mets + ([_TrainStat(self, k) for k in STAT_NAMES] if show else [])
-
-    def before_train(self):
-        if self.active and self._fresh: self.history, self._fresh = [], False # one record per trained epoch of this fit
-        self._stats = _EpochStats()
-    def after_train(self):
-        if self.active and self._stats is not None and self._stats.n:
-            self.history = [r for r in self.history if r['epoch'] != self.epoch] + [{'epoch': self.epoch, **self._stats.values()}]
-
-    def epoch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
+    def batch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
         "The budget of the batch `x` (pixel space) under `model` (taking pixel space): `eps` for every element."
         return self.eps
-
-    def _pixels(self, x): return to_pixels(x, self._norm)
-
-    def _model_space(self, x_adv, like):
-        if self._norm is not None:
-            mean, std = (s.to(x_adv.device) for s in self._norm)
-            x_adv = (x_adv - mean) / std
-        return x_adv.to(like.dtype).as_subclass(type(like))
 
     def check_batch(self, model:nn.Module, x:Tensor):
         "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
         if x.ndim != 4: raise ValueError(f"{type(self).__name__} needs (B,C,H,W) image batches, got shape {tuple(x.shape)}")
 
     def before_batch(self):
-        if not self.active: return
         x, y = self.xb[0], self.yb[0]
         net = unwrap_model(self.model) # extra passes bypass a DDP wrapper: its reducer sees one forward per step
         model = net if self._norm is None else with_normalize(net, *self._norm)
-        xp = self._pixels(x)
+        xp = to_pixels(x, self._norm)
         if not self._checked: self.check_batch(model, xp); self._checked = True
-        self.budget = self.epoch_budget(model, xp, y.as_subclass(Tensor))
+        self.budget = self.batch_budget(model, xp, y.as_subclass(Tensor))
         x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce')
-        x_adv = self._model_space(x_adv, x)
+        x_adv = _to_model_space(x_adv, self._norm, x)
         if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
         else:
             if self.loss == 'mart': self._other = x
             self.learn.xb = (x_adv, *self.xb[1:])
 
     def after_loss(self):
-        if not self.active: return
         y = self.yb[0].as_subclass(Tensor)
         pred = self.pred.float()
         if self.loss == 'ce': adv = pred
@@ -157,13 +182,13 @@ class ATCallback(Callback):
             extra = self.beta * trades_regularizer(adv, clean) if self.loss == 'trades' else mart_regularizer(adv, clean, y, self.beta)
             self.learn.loss_grad = self.loss_grad + extra
             self.learn.loss = self.learn.loss_grad.clone()
-        self._stats.add(adv.detach(), y, self.budget, self.eps)
+        self.stats.add(adv.detach(), y, self.budget, self.eps)
 
     def after_batch(self): self._other = None
     def after_cancel_batch(self): self._other = None
     def after_fit(self):
         self._other, self._layer = None, None
-        self._set_stats(False)
+        self.learn.remove_cb(self.stats) # after its own `after_fit`
 
 # %% ../nbs/05_callback.ipynb #f19c4480
 class PARTCallback(ATCallback):
@@ -202,7 +227,7 @@ class PARTCallback(ATCallback):
         self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
         class_activation_map(model, x[:1], self.cam, self._layer) # a layer whose output is not a 4-D map fails here
 
-    def epoch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
+    def batch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
         "`eps` during the burn-in, then the CAM budget of `x` (pixel space) under `model`: (B,1,H,W), or (B,3,H,W) for 'reference'."
         if not self.reweighting: return self.eps
         if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])

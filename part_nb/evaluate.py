@@ -10,8 +10,8 @@ import pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, Metric
-from .cam import unwrap_model, eval_mode, _own_dtype
-from .attack import pgd, fgsm, cw_inf, mma, autoattack, with_normalize, find_normalize, to_pixels
+from .core import unwrap_model, eval_mode, _own_dtype, with_normalize, find_normalize, to_pixels
+from .attack import pgd, fgsm, cw_inf, mma, autoattack
 
 # %% auto #0
 __all__ = ['run_attack', 'evaluate_robustness', 'save_report', 'RobustAccuracy']

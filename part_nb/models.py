@@ -11,19 +11,22 @@ from torchvision.models import VisionTransformer
 __all__ = ['BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic', 'WideResNet', 'SmallCNN', 'SmallVGG', 'ViT']
 
 # %% ../nbs/01_models.ipynb #c687c592
-class BasicBlock(nn.Module):
-    "The two 3x3 convolutions of a ResNet-18 block, with a projection shortcut when the shape changes."
+class _ResBlock(nn.Module):
+    "Base of the residual blocks: two 3x3 convolutions from `ni` to `nf` channels, the first with `stride`; `layers` makes them."
     expansion = 1
     def __init__(self, ni:int, # input channels
                  nf:int, # output channels
                  stride:int=1, # stride of the first convolution (2 halves the map)
                 ):
         super().__init__()
+        self.layers(ni, nf, stride, project=stride != 1 or ni != nf) # a 1x1 projection shortcut when the shape changes
+
+class BasicBlock(_ResBlock):
+    "The two 3x3 convolutions of a ResNet-18 block, with a projection shortcut when the shape changes."
+    def layers(self, ni, nf, stride, project):
         self.conv1 = nn.Conv2d(ni, nf, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(nf)
         self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(nf)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or ni != nf:
-            self.shortcut = nn.Sequential(nn.Conv2d(ni, nf, 1, stride, bias=False), nn.BatchNorm2d(nf))
+        self.shortcut = nn.Sequential(nn.Conv2d(ni, nf, 1, stride, bias=False), nn.BatchNorm2d(nf)) if project else nn.Sequential()
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -57,18 +60,12 @@ class ResNet18(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 # %% ../nbs/01_models.ipynb #f3799dd1
-class PreActBlock(nn.Module):
+class PreActBlock(_ResBlock):
     "Pre-activation ResNet block (BN-ReLU before each convolution)."
-    expansion = 1
-    def __init__(self, ni:int, # input channels
-                 nf:int, # output channels
-                 stride:int=1, # stride of the first convolution (2 halves the map)
-                ):
-        super().__init__()
+    def layers(self, ni, nf, stride, project):
         self.bn1 = nn.BatchNorm2d(ni); self.conv1 = nn.Conv2d(ni, nf, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(nf); self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1, bias=False)
-        self.shortcut = None
-        if stride != 1 or ni != nf: self.shortcut = nn.Sequential(nn.Conv2d(ni, nf, 1, stride, bias=False))
+        self.shortcut = nn.Sequential(nn.Conv2d(ni, nf, 1, stride, bias=False)) if project else None
 
     def forward(self, x):
         out = F.relu(self.bn1(x))

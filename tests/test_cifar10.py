@@ -29,7 +29,7 @@ def test_part_path_on_real_images(dls):
     "CAM budgets of real images take both values and keep eps on the important pixels; then PART trains and stays in budget."
     from fastai.vision.all import Learner, SGD, accuracy
     from part_nb.models import SmallVGG
-    from part_nb.cam import cam_budget
+    from part_nb.budget import cam_budget
     from part_nb.callback import PARTCallback
     torch.manual_seed(0)
     model = SmallVGG()

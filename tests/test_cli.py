@@ -176,7 +176,7 @@ def test_compare_bad_method(tmp_path, capsys):
     assert not (tmp_path/'cmp'/'at-seed0').exists() # checked before anything is trained
 
 def test_python_api(tmp_path):
-    from part_nb.cli import compare, train_one
+    from part_nb.run import compare, train_one
     m = train_one('trades', out=tmp_path/'t', epochs=1, n_train=32, n_valid=16, steps=1, attacks=('natural',), progress=False)
     assert m['method'] == 'trades' and set(m['robustness']) == {'natural', 'worst-case'}
     df = compare(('at',), (0,), out=tmp_path/'c', epochs=1, n_train=32, n_valid=16, steps=1, attacks=('natural', 'pgd20'), progress=False)
@@ -184,7 +184,7 @@ def test_python_api(tmp_path):
 
 def test_init_from_baseline_burn_in(tmp_path):
     "PART started from AT's checkpoint at the end of the burn-in ends with exactly the weights of PART trained from scratch."
-    from part_nb.cli import train_one, compare, UsageError
+    from part_nb.run import train_one, compare, UsageError
     kw = dict(epochs=3, burn_in=1, n_train=128, n_valid=32, steps=2, attacks=('natural',), progress=False)
     train_one('part', out=tmp_path/'scratch', **kw)
     train_one('at', out=tmp_path/'at', keep=(1,), **kw)
@@ -312,7 +312,7 @@ def test_compare_resume_never_reports_an_older_run(tmp_path, capsys):
 
 def test_done_trusts_metrics_not_settings(tmp_path):
     "A run folder whose settings.json matches but whose metrics.json was made with other settings is not a finished run."
-    from part_nb.cli import _done, run_settings
+    from part_nb.run import _done, run_settings
     s = run_settings('at', epochs=2)
     (tmp_path/'model.pth').write_bytes(b'x')
     (tmp_path/'settings.json').write_text(json.dumps(s))

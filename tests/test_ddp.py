@@ -12,7 +12,8 @@ WORKER = textwrap.dedent('''
     from fastai.vision.all import Learner
     from fastai.distributed import *
     from part_nb.callback import PARTCallback, ATCallback
-    from part_nb.testing import TinyCNN, quadrant_dls, seed_everything
+    from part_nb.core import seed_everything
+    from part_nb.testing import TinyCNN, quadrant_dls
     torch.set_num_threads(1)
     rank, out = int(os.environ['RANK']), Path(sys.argv[1])
     torch.distributed.init_process_group('gloo', init_method='env://')

@@ -3,9 +3,10 @@ environment of `make test-runtime` (newest fastai and fastcore): a fit with `PAR
 fastai's `Normalize` in the batches, then `Learner.export` and `load_learner`."""
 import pytest, torch
 from fastai.vision.all import Learner, Normalize, accuracy, load_learner
-from part_nb.attack import find_normalize, to_pixels
+from part_nb.core import find_normalize, to_pixels
 from part_nb.callback import PARTCallback
-from part_nb.testing import TinyCNN, quadrant_dls, seed_everything
+from part_nb.core import seed_everything
+from part_nb.testing import TinyCNN, quadrant_dls
 
 EPS, EPS_LOW = 0.1, 0.05
 
