@@ -4,8 +4,6 @@ import datetime, json, math, os, platform
 from pathlib import Path
 from part_nb.run import METHODS, BASELINE
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 PAIRS = tuple((base, part) for part, base in BASELINE.items()) # (baseline, PART variant): at/part, trades/part-t, mart/part-m
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95% t, by degrees of freedom
 

@@ -234,9 +234,10 @@ def variant_pairs(results, a):
     return out
 
 
-def verdict(paired):
+def verdict(paired, conclude=True):
     """The verdict on the paper's claim (higher natural accuracy at equal robustness), computed as for MNIST-5k in
-    bench/run.py: a paired difference counts only when its paired t clears the two-sided 95% threshold."""
+    bench/run.py: a paired difference counts only when its paired t clears the two-sided 95% threshold. One line per pair,
+    then (`conclude`) the conclusion about PART."""
     one = lambda d: paired_t(d, d['n'])
     lines, helped, hurt, n_max = [], [], [], 0
     for k, d in paired.items():
@@ -245,7 +246,7 @@ def verdict(paired):
         lines.append(f"{k}: natural {nat}; worst of PGD-20/CW/MMA {w3}; AutoAttack {aa} (points, {d['natural']['n']} seed(s))")
         if snat > 0 and sw3 >= 0 and saa >= 0: helped.append(k)
         if snat < 0 or sw3 < 0 or saa < 0: hurt.append(k)
-    if not paired: return lines
+    if not paired or not conclude: return lines
     if n_max < 2: lines.append("With one seed there is no seed-to-seed spread to compare with: no conclusion either way yet.")
     elif helped and not hurt: lines.append(f"PART helped at this scale for {', '.join(helped)}: natural accuracy rose beyond the seed spread and robustness did not fall beyond it.")
     elif hurt and not helped: lines.append(f"PART did not help at this scale: for {', '.join(hurt)} at least one accuracy fell beyond the seed spread, and no pair gained natural accuracy beyond it.")
@@ -254,7 +255,7 @@ def verdict(paired):
     return lines
 
 
-def markdown_tables(summary, paired, results, sweep, a):
+def markdown_tables(summary, paired, results, sweep, a, vp):
     "The Markdown tables of the report."
     md = ['| method | seeds | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |', '|---|---|' + '---:|' * (len(COLUMNS) + 1)]
     for m, s in summary.items():
@@ -273,7 +274,6 @@ def markdown_tables(summary, paired, results, sweep, a):
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
         for label, rs in rows:
             md.append(f'| {label} | ' + ' | '.join(f"{mean_std([r['accuracy'][c] for r in rs])[0]:.1f}" for c in COLUMNS) + ' |')
-    vp = variant_pairs(results, a)
     if vp:
         md += ['', '| paired difference of a PART variant (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |',
                '|---|---|' + '---:|' * len(COLUMNS)]
@@ -332,7 +332,8 @@ def report(jobs, sweep, a, t0=None):
     import torch
     results = finished(jobs)
     summary, paired = aggregate(results, a)
-    tables = markdown_tables(summary, paired, results, sweep, a)
+    vp = variant_pairs(results, a)
+    tables = markdown_tables(summary, paired, results, sweep, a, vp)
     print('\n' + tables)
     lines = verdict(paired)
     for l in lines: print(l)
@@ -349,8 +350,8 @@ def report(jobs, sweep, a, t0=None):
                                             'n_train', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_seeds=a.sweep_seeds,
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
-               summary=summary, paired_differences=paired, variant_differences=variant_pairs(results, a),
-               variant_verdict=verdict(variant_pairs(results, a))[:-1] if variant_pairs(results, a) else [], verdict=lines, tables_markdown=tables,
+               summary=summary, paired_differences=paired, variant_differences=vp,
+               variant_verdict=verdict(vp, conclude=False), verdict=lines, tables_markdown=tables,
                runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
                run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=os.path.relpath(a.plot, ROOT),
                cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),

@@ -20,9 +20,9 @@ The runs go to bench/vit/runs/ (committed with their checkpoints of every epoch,
 settings, the times (wall and CPU seconds of this process, one torch thread) and the pilot's measurement go to
 bench/vit.json, which is committed.
 """
-import argparse, json, os, platform, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
-from _common import replace_section
+from _common import replace_section, write_json, machine_info
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -47,16 +47,6 @@ def _read():
     return json.loads(RESULT.read_text()) if RESULT.exists() else {}
 
 
-def _write(res):
-    RESULT.write_text(json.dumps(res, indent=1) + '\n')
-
-
-def _machine():
-    import torch, fastai, part_nb
-    return dict(machine=platform.machine(), cpus=os.cpu_count(), threads=torch.get_num_threads(), python=platform.python_version(),
-                torch=torch.__version__, fastai=fastai.__version__, part_nb=part_nb.__version__)
-
-
 def pilot(a):
     "CPU seconds of one training epoch of AT (PGD-5) on `--pilot_n` images, ViT against SmallVGG, and per image."
     from part_nb.run import train_one
@@ -73,8 +63,8 @@ def pilot(a):
               f"the whole run (data, epoch, a small evaluation) {cpu:.1f} CPU s, {wall:.1f} s wall", flush=True)
     res = _read()
     res['pilot'] = dict(command=' '.join(['python', 'bench/bench_vit.py'] + sys.argv[1:]), load_average_start=a.load0,
-                        load_average_end=_load(), **out, **_machine())
-    _write(res)
+                        load_average_end=_load(), **out, **machine_info())
+    write_json(RESULT, res)
 
 
 def study(a):
@@ -99,8 +89,8 @@ def study(a):
     res['study'] = dict(command='python bench/bench_vit.py', seed=a.seed, one_seed=True, settings=SETTINGS,
                         data='CIFAR-10 (JPEG), ' + str(a.archive.name), runs=runs, sessions=sessions,
                         cpu_seconds_total=round(sum(s['cpu_seconds'] for s in sessions), 1),
-                        wall_seconds_total=round(sum(s['wall_seconds'] for s in sessions), 1), **_machine())
-    _write(res)
+                        wall_seconds_total=round(sum(s['wall_seconds'] for s in sessions), 1), **machine_info())
+    write_json(RESULT, res)
     write_section(res)
     print(summary.to_string())
     print(f"written to {RESULT} and bench/RESULTS.md: {cpu:.0f} CPU s, {wall:.0f} s wall in this session")
@@ -134,7 +124,7 @@ def results_section(res):
     px = [e['important_px'] for e in runs['part']['epochs'] if e['epoch'] >= s['burn_in'] and e.get('important_px') is not None]
     if px: md += [f"PART kept eps on {100 * sum(px) / len(px):.0f}% of the pixels (mean over its reweighted epochs).", '']
     md += [f"Time: {st['wall_seconds_total'] / 60:.0f} min wall and {st['cpu_seconds_total'] / 60:.0f} CPU min for the two runs "
-           f"and their evaluation (one torch thread, {st['cpus']} cores shared with other jobs; load average "
+           f"and their evaluation (one torch thread, {st.get('nproc', st.get('cpus'))} cores shared with other jobs; load average "
            + ', '.join(f"{x['load_average_start']:.1f} at the start" for x in st['sessions'][:1]) + ').', '']
     return md
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch import Tensor
 from fastai.torch_core import set_seed
+from fastai.data.transforms import Normalize
 
 # %% auto #0
 __all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'with_normalize', 'find_normalize', 'to_pixels']
@@ -76,7 +77,6 @@ def with_normalize(model:nn.Module, # model that expects normalised input
 def find_normalize(dls, # fastai `DataLoaders` or `DataLoader`
                   )->tuple|None: # (mean, std), each a (1,C,1,1) float32 tensor, or None
     "The statistics of fastai's `Normalize` in `dls.after_batch`, or None when the batches are not normalised."
-    from fastai.data.transforms import Normalize
     pipe = getattr(dls, 'after_batch', None)
     for t in getattr(pipe, 'fs', []):
         if isinstance(t, Normalize) and getattr(t, 'mean', None) is not None:
