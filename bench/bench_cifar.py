@@ -115,7 +115,7 @@ def run_job(job):
     met, resumed, init = BA.train_or_resume(job, 'cifar10', kw, skip=('n_aa', 'data_path'))
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})
-    dls = make_dls(rs) # all 10,000 test images, in class-balanced round-robin order
+    dls = make_dls(rs, progress=False) # all 10,000 test images, in class-balanced round-robin order
     model = make_model(rs['model'], dls.c, 3)
     model.load_state_dict(torch.load(out/'model.pth', map_location='cpu', weights_only=True))
     natural = float(evaluate_robustness(model.eval(), dls.valid, rs['eps'], attacks=('natural',), progress=False)['accuracy']['natural'])
@@ -351,7 +351,7 @@ def plot_cams(run_dir, fn, a, n=8):
     from part_nb.cam import class_activation_map, show_cam
     from part_nb.budget import cam_budget
     s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
-    dls = make_dls(s)
+    dls = make_dls(s, progress=False)
     model = make_model(s['model'], dls.c, 3)
     model.load_state_dict(torch.load(Path(run_dir)/'model.pth', map_location='cpu', weights_only=True))
     x = dls.valid.one_batch()[0][:n].cpu()
