@@ -46,6 +46,41 @@ PART_RATIO = 7 / 8
 RESULT_VERSION = 1
 
 
+def own_epochs(r, burn_in):
+    "The epochs a run trained itself: a PART run's first `burn_in` epochs are its baseline's, copied with the checkpoint."
+    return [e for e in r['history'] if e['epoch'] >= (burn_in if r['method'] in BASELINE else 0)]
+
+
+def train_seconds_per_epoch(r, burn_in):
+    "Mean training seconds of the epochs a run trained itself (without the validation pass)."
+    own = own_epochs(r, burn_in)
+    return sum(e['time_train'] for e in own) / len(own) if own else None
+
+
+def run_seconds(results, burn_in):
+    """name -> seconds of each finished run, as the sum of its measured parts: its own epochs (training and validation),
+    the PGD-20/CW/MMA evaluation, natural accuracy on 10,000 images and AutoAttack. The evaluation is timed only in a run
+    that was not resumed (a resumed run's process did part of the work); elsewhere it is the mean of those that were."""
+    epochs = {n: sum(e['time_epoch'] for e in own_epochs(r, burn_in)) for n, r in results.items()}
+    ev = {n: r['seconds']['train_and_eval'] - epochs[n] for n, r in results.items()
+          if not r['resumed_from'] and r['seconds']['train_and_eval'] > epochs[n]}
+    ev_mean = sum(ev.values()) / len(ev) if ev else 0.
+    return {n: dict(epochs=round(epochs[n], 1), eval=round(ev.get(n, ev_mean), 1), eval_measured=n in ev,
+                    natural_10k=r['seconds']['natural_10k'], autoattack=r['seconds']['autoattack'],
+                    total=round(epochs[n] + ev.get(n, ev_mean) + r['seconds']['natural_10k'] + r['seconds']['autoattack'], 1))
+            for n, r in results.items()}
+
+
+def budget_share(results, burn_in):
+    """name -> (% of pixels at eps, mean budget in 1/255) over the reweighted epochs of each PART run."""
+    out = {}
+    for n, r in results.items():
+        es = [e for e in r['history'] if e['epoch'] >= burn_in and 'important_px' in e]
+        if r['method'].startswith('part') and es:
+            out[n] = dict(px=100 * sum(e['important_px'] for e in es) / len(es), budget=255 * sum(e['mean_budget'] for e in es) / len(es))
+    return out
+
+
 # ---------------------------------------------------------------- one run (in a worker process)
 
 def _shuffled_placement():
@@ -80,7 +115,7 @@ def run_job(job):
     met, resumed, init = BA.train_or_resume(job, 'cifar10', kw, skip=('n_aa', 'data_path'))
     t1, c1 = time.perf_counter(), time.process_time()
     rs = run_settings(s['method'], 'cifar10', **{**kw, 'n_valid': None})
-    dls = make_dls(rs) # all 10,000 test images, in class-balanced round-robin order
+    dls = make_dls(rs, progress=False) # all 10,000 test images, in class-balanced round-robin order
     model = make_model(rs['model'], dls.c, 3)
     model.load_state_dict(torch.load(out/'model.pth', map_location='cpu', weights_only=True))
     natural = float(evaluate_robustness(model.eval(), dls.valid, rs['eps'], attacks=('natural',), progress=False)['accuracy']['natural'])
@@ -211,7 +246,7 @@ def aggregate(results, a):
         if not rs: continue
         summary[m] = dict(seeds=[r['seed'] for r in rs],
                           **{c: dict(zip(('mean', 'std'), mean_std([r['accuracy'][c] for r in rs]))) for c in COLUMNS},
-                          time_train_per_epoch=dict(zip(('mean', 'std'), mean_std([r['time_train_per_epoch'] for r in rs]))))
+                          time_train_per_epoch=dict(zip(('mean', 'std'), mean_std([train_seconds_per_epoch(r, a.burn_in) for r in rs]))))
     paired = {}
     for base, part in PAIRS:
         seeds = [sd for sd in a.seeds if f'{base}-seed{sd}' in results and f'{part}-seed{sd}' in results]
@@ -316,7 +351,7 @@ def plot_cams(run_dir, fn, a, n=8):
     from part_nb.cam import class_activation_map, show_cam
     from part_nb.budget import cam_budget
     s = run_settings('part', 'cifar10', **{**train_kw(a, 0), 'n_valid': n, 'n_eval': n})
-    dls = make_dls(s)
+    dls = make_dls(s, progress=False)
     model = make_model(s['model'], dls.c, 3)
     model.load_state_dict(torch.load(Path(run_dir)/'model.pth', map_location='cpu', weights_only=True))
     x = dls.valid.one_batch()[0][:n].cpu()
@@ -331,6 +366,7 @@ def report(jobs, sweep, a, t0=None):
     "Aggregate what has finished; print the tables; write cifar.json and the plots."
     import torch
     results = finished(jobs)
+    secs = run_seconds(results, a.burn_in)
     summary, paired = aggregate(results, a)
     vp = variant_pairs(results, a)
     tables = markdown_tables(summary, paired, results, sweep, a, vp)
@@ -353,14 +389,15 @@ def report(jobs, sweep, a, t0=None):
                summary=summary, paired_differences=paired, variant_differences=vp,
                variant_verdict=verdict(vp, conclude=False), verdict=lines, tables_markdown=tables,
                runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
-               run_seconds=round(sum(r['seconds']['total'] for r in results.values()), 1), plot=os.path.relpath(a.plot, ROOT),
+               run_seconds=round(sum(v['total'] for v in secs.values()), 1), seconds=secs, plot=os.path.relpath(a.plot, ROOT),
                cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),
-               important_px={n: 100 * sum(e['important_px'] for e in rs) / len(rs) for n, r in results.items()
-                             if (rs := [e for e in r['history'] if e['epoch'] >= a.burn_in and 'important_px' in e])
-                             and r['method'].startswith('part')},
-               times={m: dict(train=mean_std([results[f'{m}-seed{sd}']['time_train_per_epoch'] for sd in s['seeds']])[0],
-                              total=mean_std([results[f'{m}-seed{sd}']['seconds']['total'] for sd in s['seeds']])[0])
-                      for m, s in summary.items()})
+               budget_share=budget_share(results, a.burn_in),
+               times={m: dict(train=s['time_train_per_epoch']['mean'],
+                              total=mean_std([secs[f'{m}-seed{sd}']['total'] for sd in s['seeds']])[0],
+                              autoattack=mean_std([secs[f'{m}-seed{sd}']['autoattack'] for sd in s['seeds']])[0],
+                              epochs=len(own_epochs(results[f"{m}-seed{s['seeds'][0]}"], a.burn_in)))
+                      for m, s in summary.items()},
+               core_seconds=round(sum(v['total'] for n, v in secs.items() if n.rsplit('-seed', 1)[0] in ('at', 'part')), 1))
     write_json(a.out/'cifar.json', out)
     if not a.quick: write_section(out)
     print(f"\n{len(results)}/{len(jobs)} runs finished; written to {a.out/'cifar.json'}" + (f" and {a.plot}" if summary else ''))
@@ -413,9 +450,15 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
         if c.get('variant_verdict'):
             md += ["**PART variants** against PART with the paper's rule and against AT, on the same seeds (paired t, two-sided "
                    "95%; a variant run on one seed has no spread to test against):", ''] + [f'- {l}' for l in c['variant_verdict']] + ['']
-        px = list(c.get('important_px', {}).values())
-        rng = lambda v: f'{min(v):.0f}%' if round(min(v)) == round(max(v)) else f'{min(v):.0f}-{max(v):.0f}%'
-        if px: md += [f"PART kept eps on {rng(px)} of the pixels (mean over its reweighted epochs, per run; {len(px)} run(s)).", '']
+        share = c.get('budget_share') or {}
+        if share:
+            groups = {}
+            for n, v in share.items(): groups.setdefault(n.rsplit('-seed', 1)[0], []).append((n.rsplit('seed', 1)[1], v))
+            md += ["How much budget each PART run handed out, over its reweighted epochs (mean over the training images and "
+                   "epochs, then over the seeds): the share of pixels at eps and the mean per-pixel budget, against "
+                   f"{st['eps'] * 255:g}/255 for AT.", '', '| PART run | seeds | pixels at eps (%) | mean budget (/255) |', '|---|---|---:|---:|']
+            md += [f"| {g} | {' '.join(sd for sd, _ in vs)} | {mean_std([v['px'] for _, v in vs])[0]:.1f} | "
+                   f"{mean_std([v['budget'] for _, v in vs])[0]:.2f} |" for g, vs in groups.items()] + ['']
         md += [f"![trade-off]({rel(c['plot'])})", '']
     if c.get('cams'):
         md += [f"![CAMs and budgets of the trained PART model (seed 0)]({rel(c['cams'])})", '',
@@ -423,9 +466,17 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
                "white where the paper's rule keeps eps; in colour, the channels where the reference code's rule keeps it.*", '']
     times = c.get('times')
     if times:
-        md += ['### Time', '', f"Measured per run (wall time, one thread, {c['workers']} runs at a time, with other jobs on the "
-               "machine part of the time): " + '; '.join(f"{m} {v['train']:.0f} s per training epoch, {v['total'] / 60:.0f} min "
-               f"per run" for m, v in times.items()) + f". All finished runs together: {c['run_seconds'] / 3600:.1f} run-hours.", '']
+        md += ['### Time', '', f"Wall time measured per run, one torch thread per run, {c['workers']} runs at a time on "
+               f"{c['nproc']} cores, with other jobs on the machine part of the time. A run's time is the sum of its measured "
+               "parts: the epochs it trained itself (a PART run starts from its baseline's burn-in checkpoint), the "
+               "PGD-20/CW/MMA evaluation, natural accuracy on 10,000 images and AutoAttack (the evaluation is timed in the runs "
+               "that were never resumed, and their mean stands in for the others).", '',
+               '| method | own epochs | s per training epoch | AutoAttack (min) | run (min) |', '|---|---:|---:|---:|---:|']
+        md += [f"| {m} | {v['epochs']} | {v['train']:.0f} | {v['autoattack'] / 60:.0f} | {v['total'] / 60:.0f} |" for m, v in times.items()]
+        md += ['', f"The core of the study (AT and PART, {len(c['seeds'])} seeds, evaluated): {c['core_seconds'] / 3600:.1f} run-hours, "
+               f"about {c['core_seconds'] / 3600 / c['workers']:.1f} h on {c['nproc']} cores running {c['workers']} at a time. "
+               f"All {len(c['finished'])} finished runs: {c['run_seconds'] / 3600:.1f} run-hours, about "
+               f"{c['run_seconds'] / 3600 / c['workers']:.1f} h.", '']
     return md
 
 

@@ -16,9 +16,9 @@ bench/out/logs/. Every figure of RESULTS.md comes from the JSON files these subp
 (bench_accuracy reuses the finished runs of an earlier invocation with the same settings, and RESULTS.md says so).
 When a benchmark fails, the others still run, RESULTS.md is left as it was and the exit status is 1.
 """
-import argparse, datetime, json, math, os, platform, subprocess, sys, time
+import argparse, json, math, os, subprocess, sys, time
 from pathlib import Path
-from _common import hms, cell, paired_t
+from _common import hms, cell, paired_t, machine_info
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -288,7 +288,7 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
           f"bench-only: torchcam {cam.get('torchcam') or 'not installed'}, torchattacks {atk.get('torchattacks') or 'not installed'}",
           f"- torch threads: {ep['threads']} in bench_epoch, {cam['threads']} in bench_cam, {atk['threads']} in bench_attack; "
           f"1 per run in bench_accuracy, {workers} runs at a time",
-          f"- load average (1 min) at the start: {info['loadavg'][0]:.2f}; at the end: {info['loadavg_end'][0]:.2f} "
+          f"- load average (1 min) at the start: {info.get('loadavg_start', info.get('loadavg'))[0]:.2f}; at the end: {info['loadavg_end'][0]:.2f} "
           "(other jobs on the machine slow every contender alike, since contenders alternate)", '',
           '## Commands', '', '```sh'] + [f"{c}    # {hms(t)}" for c, t in commands] + ['```', '',
           '## Settings and why', '',
@@ -316,7 +316,6 @@ def main():
     p.add_argument('--report', action='store_true',
                    help="only write RESULTS.md again from the last complete run's record (bench/out/run.json), measuring nothing")
     a = p.parse_args()
-    import torch, fastai, part_nb
     out = BENCH/'out'/('quick' if a.quick else '')
     out = out.resolve(); (out/'logs').mkdir(parents=True, exist_ok=True)
     fn = BENCH/('RESULTS-quick.md' if a.quick else 'RESULTS.md')
@@ -325,9 +324,7 @@ def main():
         r = json.loads((out/'run.json').read_text())
         write_results(fn, r['quick'], r['commands'], r['jsons'], r['seconds'], r['info'], r['workers'])
         print(f"written {fn} from {out/'run.json'} (the run of {r['info']['date']})"); return
-    info = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
-                machine=platform.machine(), nproc=os.cpu_count(), python=platform.python_version(), fastai=fastai.__version__,
-                part_nb=part_nb.__version__, loadavg=os.getloadavg())
+    info = machine_info()
     t0, commands, jsons, failed = time.perf_counter(), [], {}, []
     for name, args, js in steps(a.quick, out, a.workers):
         started = time.time()

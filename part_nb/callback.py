@@ -10,7 +10,7 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .core import unwrap_model, find_normalize, with_normalize, to_pixels
+from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels
 from .attack import pgd
 from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
 from .budget import cam_budget, BUDGET_MODES
@@ -107,17 +107,6 @@ def _check_at(eps, alpha, steps, loss, beta):
     if loss not in AT_LOSSES: raise ValueError(f"Unknown loss {loss!r}; choose one of {AT_LOSSES}")
     if not (isinstance(beta, (int, float)) and beta >= 0): raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
 
-# %% ../nbs/05_callback.ipynb #731762f7
-def _to_model_space(x:Tensor, # (B,C,H,W) images in pixel space
-                    stats:tuple|None, # (mean, std) of `find_normalize`, or None when the batches are not normalised
-                    like:Tensor, # the data loader's batch, whose dtype and tensor type the result takes
-                   )->Tensor:
-    "The inverse of `to_pixels`: `x` as the model takes it."
-    if stats is not None:
-        mean, std = (s.to(x.device) for s in stats)
-        x = (x - mean) / std
-    return x.to(like.dtype).as_subclass(type(like))
-
 # %% ../nbs/05_callback.ipynb #df71920d
 class ATCallback(Callback):
     "Adversarial training with a uniform L-inf budget: Madry AT (`loss='ce'`), TRADES (`'trades'`) or MART (`'mart'`)."
@@ -166,7 +155,7 @@ class ATCallback(Callback):
         if not self._checked: self.check_batch(model, xp); self._checked = True
         self.budget = self.batch_budget(model, xp, y.as_subclass(Tensor))
         x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce')
-        x_adv = _to_model_space(x_adv, self._norm, x)
+        x_adv = from_pixels(x_adv, self._norm, x)
         if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
         else:
             if self.loss == 'mart': self._other = x

@@ -11,7 +11,7 @@ from fastai.torch_core import set_seed
 from fastai.data.transforms import Normalize
 
 # %% auto #0
-__all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'with_normalize', 'find_normalize', 'to_pixels']
+__all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'with_normalize', 'find_normalize', 'to_pixels', 'from_pixels']
 
 # %% ../nbs/00_core.ipynb #b8c66443
 def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
@@ -92,3 +92,13 @@ def to_pixels(x:Tensor, # a batch as the data loader gives it
     if stats is None: return x
     mean, std = (s.to(x.device) for s in stats)
     return (x * std + mean).clamp(0, 1)
+
+def from_pixels(x:Tensor, # images in pixel space [0,1], as an attack gives them back
+                stats:tuple|None, # (mean, std) of `find_normalize`, or None when the batches are not normalised
+                like:Tensor, # the data loader's batch, whose dtype and tensor type the result takes
+               )->Tensor:
+    "The inverse of `to_pixels`: `x` as the model takes it, in the dtype and fastai type (`TensorImage`) of `like`."
+    if stats is not None:
+        mean, std = (s.to(x.device) for s in stats)
+        x = (x - mean) / std
+    return x.to(like.dtype).as_subclass(type(like))

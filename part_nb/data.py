@@ -199,13 +199,13 @@ def balanced_subset(counts:list, # number of items of each class
         k += 1
     return out
 
-def _read_images(files, what='image')->Tensor:
+def _read_images(files, what='image', progress=True)->Tensor:
     "(N,3,H,W) uint8 images; a file that cannot be decoded is named."
     def read(f):
         try:
             with PIL.Image.open(f) as im: return np.asarray(im.convert('RGB'))
         except (OSError, SyntaxError, ValueError) as e: raise DatasetNotFound(f"cannot read the {what} {f}: {e}") from None
-    return torch.from_numpy(np.stack([read(f) for f in progress_bar(files, leave=False)])).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(np.stack([read(f) for f in progress_bar(files, leave=False, display=progress)])).permute(0, 3, 1, 2).contiguous()
 
 class _NameItem(Transform):
     "Index -> label name."
@@ -229,6 +229,7 @@ def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-fo
                 download:bool=True, # try fastai's `untar_data` when the folder is missing
                 cache=None, # where an archive is extracted [fastai's data folder]
                 device=None, # device of the batches
+                progress:bool=True, # show a bar while the images are decoded
                 **kwargs, # passed on to `Datasets.dataloaders`
                )->DataLoaders:
     "CIFAR-10 `DataLoaders` (3x32x32 in [0,1], no Normalize) held in memory, from a folder or an archive, with the paper's augmentation."
@@ -241,7 +242,7 @@ def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-fo
     found = _find_split_root(root)
     if found is None: raise _not_found('CIFAR-10', root, CIFAR10_URL, CIFAR10_LAYOUT, err)
     return _split_folder_dls(found, 'train', 'test', n_train, n_valid, subset_seed, bs, seed,
-                             [PadCropFlip(pad=pad)] if augment else [], device, **kwargs)
+                             [PadCropFlip(pad=pad)] if augment else [], device, progress, **kwargs)
 
 # %% ../nbs/00_data.ipynb #ac72c2e1
 class _TensorImageItem(Transform):
@@ -249,7 +250,7 @@ class _TensorImageItem(Transform):
     def __init__(self, x): self.x = x
     def encodes(self, i:int): return TensorImage(self.x[i].float() / 255.)
 
-def _split_folder_dls(root, train, valid, n_train, n_valid, subset_seed, bs, seed, batch_tfms, device, **kwargs):
+def _split_folder_dls(root, train, valid, n_train, n_valid, subset_seed, bs, seed, batch_tfms, device, progress=True, **kwargs):
     "In-memory `DataLoaders` of `root/train/<class>/` and `root/valid/<class>/`, with class-balanced subsets."
     tr, va = _class_files(root/train), _class_files(root/valid)
     if not tr or set(va) - set(tr): raise DatasetNotFound(f"{root}: the classes of {valid}/ ({', '.join(va)}) must be among those of {train}/ ({', '.join(tr)})")
@@ -258,7 +259,7 @@ def _split_folder_dls(root, train, valid, n_train, n_valid, subset_seed, bs, see
         per = [files.get(c, []) for c in vocab]
         return [(vocab[c], per[c][i]) for c, i in balanced_subset([len(f) for f in per], n, seed)]
     items = pick(tr, n_train, subset_seed) + pick(va, n_valid, subset_seed + 1)
-    x = _read_images([f for _, f in items])
+    x = _read_images([f for _, f in items], progress=progress)
     n_tr = min(len(items), sum(map(len, tr.values())) if n_train is None else n_train)
     return _in_memory_dls(x, [c for c, _ in items], vocab, (list(range(n_tr)), list(range(n_tr, len(items)))),
                           bs, seed, batch_tfms, device, **kwargs)

@@ -249,13 +249,15 @@ def _folder_dls(path, bs, seed, size, split='random', valid_pct=0.2):
 
 # %% ../nbs/06_run.ipynb #3ab001fd
 def make_dls(s:dict, # settings from `run_settings`
+             progress:bool=True, # show a bar while images are decoded
             )->DataLoaders: # batches in pixel space [0,1], no Normalize
     "The `DataLoaders` of a run: the data set, its fixed split, and the `n_train`/`n_valid` subsets, checked against the settings."
     kind, bs = s['kind'], s['bs']
     try:
         if kind == 'mnist5k': dls = mnist5k_dls(bs=bs, n_train=s['n_train'], n_valid=s['n_valid'])
         elif kind == 'cifar10': # class-balanced subsets, the same images whatever the seed
-            dls = cifar10_dls(path=s['data_path'], bs=bs, pad=s['pad'], n_train=s['n_train'], n_valid=s['n_valid'], download=s['download'])
+            dls = cifar10_dls(path=s['data_path'], bs=bs, pad=s['pad'], n_train=s['n_train'], n_valid=s['n_valid'], download=s['download'],
+                              progress=progress)
         else:
             if kind == 'folder': dls = _folder_dls(s['data'], bs, 0, s['size'], s['split'])
             else: dls = dict(svhn=svhn_dls, tinyimagenet=tinyimagenet_dls)[kind](path=s['data_path'], bs=bs, download=s['download'])
@@ -593,7 +595,7 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m
         raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
                          "--overwrite, or choose another --out")
     spec = _parse_interrupt(interrupt)
-    dls = make_dls(s) # everything is checked before the folder is made or touched
+    dls = make_dls(s, progress) # everything is checked before the folder is made or touched
     if 'aa' in {_attack_kind(a)[0] for a in s['attacks']} and dls.c < 4:
         raise UsageError(f"AutoAttack's targeted attacks need at least 4 classes, {s['data']} has {dls.c}: leave out --autoattack/aa")
     _check_model(s, dls)

@@ -18,8 +18,13 @@ def _env():
 def run(name, *args, timeout=300):
     return subprocess.run(_cmd(name) + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=_env())
 
+def _sigint_default():
+    "In the child: SIGINT as in a terminal. A shell that starts the tests in the background ignores it, and the child would inherit that."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def start(name, *args):
-    return subprocess.Popen(_cmd(name) + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    return subprocess.Popen(_cmd(name) + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            preexec_fn=_sigint_default)
 
 def _error_line(stderr):
     "The one-line error: no traceback, exactly one line starting with the program's name."
@@ -145,10 +150,12 @@ def test_ctrl_c_from_outside(tmp_path):
     def epochs_done():
         try: return torch.load(ck, weights_only=True)['epoch']
         except (OSError, RuntimeError, EOFError): return 0 # not written yet (it is written whole, by a rename)
-    while epochs_done() < 1 and time.time() - t0 < 180 and p.poll() is None: time.sleep(0.2)
-    assert epochs_done() >= 1, p.communicate()[1]
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=240) # generous for a loaded machine
+    try:
+        while epochs_done() < 1 and time.time() - t0 < 180 and p.poll() is None: time.sleep(0.2)
+        assert epochs_done() >= 1, p.communicate()[1]
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=240) # generous for a loaded machine
+    finally: p.kill() # a run of 1000 epochs never outlives a failed test
     assert p.returncode == 130, err
     assert 'interrupted' in _error_line(err)
     k = torch.load(ck, weights_only=True)['epoch']
