@@ -316,12 +316,18 @@ def markdown_tables(summary, paired, results, sweep, a, vp):
     return '\n'.join(md)
 
 
+VARIANT_MARKERS = {'part-soft': 'D', 'part-reference': '^', 'part-shuffled': 'v'}
+
 def plot(summary, results, sweep, fn, title, a):
-    "Natural accuracy against AutoAttack (left) and against the worst of PGD-20/CW/MMA (right), with the sweep."
+    "Natural accuracy against AutoAttack (left) and against the worst of PGD-20/CW/MMA (right), with the sweep and PART's variants."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [(r, [results[n] for n in names]) for r, names in sorted(sweep.items(), reverse=True) if all(n in results for n in names)]
+    variants = {}
+    for n in results:
+        v = n.rsplit('-seed', 1)[0]
+        if v.startswith('part-') and v != 'part-t' and not v.startswith('part-r'): variants.setdefault(v, []).append(n)
     fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
     for ax, rob, label in ((axs[0], 'aa', f'AutoAttack accuracy (%, {a.n_aa} images)'),
                            (axs[1], 'worst3', f'worst of PGD-20, CW, MMA (%, {a.n_eval} images)')):
@@ -337,6 +343,10 @@ def plot(summary, results, sweep, fn, title, a):
             ys = [mean_std([x['accuracy'][rob] for x in rs])[0] for _, rs in rows]
             ax.plot(xs, ys, ':', color='gray', marker='.', zorder=0, label=f"eps_low/eps sweep (seed {' '.join(map(str, a.sweep_seeds))})")
             for (r, _), x, y in zip(rows, xs, ys): ax.annotate(f'{r:g}', (x, y), textcoords='offset points', xytext=(4, 3), fontsize=7, color='gray')
+        for v, names in variants.items(): # the other budget rules and the control, beside PART with the paper's rule
+            x, y = (mean_std([results[n]['accuracy'][k] for n in names])[0] for k in ('natural', rob))
+            ax.scatter(x, y, marker=VARIANT_MARKERS.get(v, 'x'), s=36, color='C3', zorder=3,
+                       label=f"{v} (seed{'s' if len(names) > 1 else ''} {' '.join(n.rsplit('seed', 1)[1] for n in names)})")
         ax.set_xlabel('natural accuracy (%, 10,000 test images)'); ax.set_ylabel(label); ax.grid(alpha=.3)
     axs[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
