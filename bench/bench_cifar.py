@@ -290,6 +290,27 @@ def verdict(paired, conclude=True):
     return lines
 
 
+def control_lines(vp):
+    """What each control says: does PART keep its natural gain over AT when the CAM no longer chooses the pixels at eps?
+    Kept (the control's gain over AT is at least half of PART's, seed for seed): the placement did not matter here."""
+    out = []
+    for k in vp:
+        v, base = k.split(' - ')
+        if base != 'at' or not v.startswith('part-shuffled') or f'{v} - part' not in vp: continue
+        ctl, diff = vp[k], vp[f'{v} - part']
+        part = [c - d for c, d in zip(ctl['natural']['diffs'], diff['natural']['diffs'])] # PART - AT on the same seeds
+        seeds = ' '.join(map(str, ctl['seeds']))
+        kept = sum(ctl['natural']['diffs']) >= sum(part) / 2 > 0
+        out.append(f"Control '{v.split('-', 1)[1]}' (seed {seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
+                   f"random. Against AT it gains {ctl['natural']['mean']:+.1f} natural (PART {sum(part) / len(part):+.1f} on the same "
+                   f"seed{'s' if len(part) > 1 else ''}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
+                   f"against PART {diff['natural']['mean']:+.1f}, {diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
+                   + ("It kept PART's natural gain: on this seed the CAM's choice of pixels made no difference that shows, and the "
+                      "lower mean budget did the work." if kept else
+                      "It lost most of PART's natural gain: the CAM's choice of pixels mattered."))
+    return out
+
+
 def markdown_tables(summary, paired, results, sweep, a, vp):
     "The Markdown tables of the report."
     md = ['| method | seeds | ' + ' | '.join(COLUMNS.values()) + ' | s/epoch (training) |', '|---|---|' + '---:|' * (len(COLUMNS) + 1)]
@@ -397,7 +418,7 @@ def report(jobs, sweep, a, t0=None):
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_seeds=a.sweep_seeds,
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
                summary=summary, paired_differences=paired, variant_differences=vp,
-               variant_verdict=verdict(vp, conclude=False), verdict=lines, tables_markdown=tables,
+               variant_verdict=verdict(vp, conclude=False), control=control_lines(vp), verdict=lines, tables_markdown=tables,
                runs={n: {k: v for k, v in r.items() if k != 'history'} for n, r in results.items()},
                run_seconds=round(sum(v['total'] for v in secs.values()), 1), seconds=secs, plot=os.path.relpath(a.plot, ROOT),
                cams=os.path.relpath(a.cams, ROOT) if 'part-seed0' in results else None, model_timing=_load_timing(a),
@@ -460,6 +481,7 @@ def results_section(c, results_md=BENCH/'RESULTS.md'):
         if c.get('variant_verdict'):
             md += ["**PART variants** against PART with the paper's rule and against AT, on the same seeds (paired t, two-sided "
                    "95%; a variant run on one seed has no spread to test against):", ''] + [f'- {l}' for l in c['variant_verdict']] + ['']
+        for l in c.get('control') or []: md += [f'**{l.split(":", 1)[0]}**:{l.split(":", 1)[1]}', '']
         share = c.get('budget_share') or {}
         if share:
             groups = {}
