@@ -305,7 +305,7 @@ def control_lines(vp):
                    f"random. Against AT it gains {ctl['natural']['mean']:+.1f} natural (PART {sum(part) / len(part):+.1f} on the same "
                    f"seed{'s' if len(part) > 1 else ''}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
                    f"against PART {diff['natural']['mean']:+.1f}, {diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
-                   + ("It kept PART's natural gain: on this seed the CAM's choice of pixels made no difference that shows, and the "
+                   + (f"It kept PART's natural gain: on {'this seed' if len(part) == 1 else 'these seeds'} the CAM's choice of pixels made no difference that shows, and the "
                       "lower mean budget did the work." if kept else
                       "It lost most of PART's natural gain: the CAM's choice of pixels mattered."))
     return out
