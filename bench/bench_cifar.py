@@ -27,7 +27,7 @@ and the reference rule and the control (`--controls shuffled`: PART whose pixels
 each image, but placed at random, to test whether the CAM's choice of pixels matters). `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
 from whatever has finished.
 """
-import argparse, datetime, json, math, os, platform, signal, sys, time, warnings
+import argparse, datetime, json, math, os, platform, re, signal, sys, time, warnings
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -348,7 +348,7 @@ def plot(summary, results, sweep, fn, title, a):
     variants = {}
     for n in results:
         v = n.rsplit('-seed', 1)[0]
-        if v.startswith('part-') and v != 'part-t' and not v.startswith('part-r'): variants.setdefault(v, []).append(n)
+        if v.startswith('part-') and v != 'part-t' and not re.fullmatch(r'part-r[\d.]+', v): variants.setdefault(v, []).append(n) # not the sweep
     fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
     for ax, rob, label in ((axs[0], 'aa', f'AutoAttack accuracy (%, {a.n_aa} images)'),
                            (axs[1], 'worst3', f'worst of PGD-20, CW, MMA (%, {a.n_eval} images)')):
