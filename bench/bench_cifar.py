@@ -1,6 +1,6 @@
 """PART on natural images: AT against PART and TRADES against PART-T on CIFAR-10 (JPEG) at CPU scale, over 3 seeds,
-with the 'soft' budget rule on the same seeds, and an eps_low/eps sweep, the reference code's budget rule and a
-shuffled-placement control on one seed.
+with the 'soft' budget rule and a shuffled-placement control on the same seeds, and an eps_low/eps sweep and the
+reference code's budget rule on one seed.
 
     .venv/bin/python bench/bench_cifar.py                 # the whole study (resumable), `make bench-cifar`
     .venv/bin/python bench/bench_cifar.py --core          # only AT and PART, 3 seeds
@@ -192,7 +192,7 @@ def plan(a):
             if b != 'paper':
                 for sd in (a.seeds if b == 'soft' else a.sweep_seeds): add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
         for c in a.controls:
-            for sd in a.sweep_seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
+            for sd in a.seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
         for job in jobs.values():
             base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
@@ -324,7 +324,9 @@ def markdown_tables(summary, paired, results, sweep, a, vp):
     for b in a.budgets:
         names = [n for n in results if n.startswith(f'part-{b}-seed')]
         if b != 'paper' and names: extra.append((f"budget '{b}' (seeds {' '.join(n.split('seed')[-1] for n in names)})", names))
-    extra += [(f"control '{n.split('-')[1]}' (seed {n.split('seed')[-1]})", [n]) for n in results if n.startswith('part-') and n.split('-')[1] in a.controls]
+    for c in a.controls:
+        names = [n for n in results if n.startswith(f'part-{c}-seed')]
+        if names: extra.append((f"control '{c}' (seed{'s' if len(names) > 1 else ''} {' '.join(n.split('seed')[-1] for n in names)})", names))
     rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
     if rows:
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
@@ -574,7 +576,7 @@ def parse(argv=None):
     p.add_argument('--budgets', nargs='*', default=['paper', 'reference', 'soft'],
                    help="PART's budget rules: 'soft' runs on every seed, 'reference' on the sweep seeds")
     p.add_argument('--controls', nargs='*', default=['shuffled'], choices=['shuffled'],
-                   help="PART controls on the sweep seeds: 'shuffled' keeps each image's number of pixels at eps but places them at random")
+                   help="PART controls on every seed: 'shuffled' keeps each image's number of pixels at eps but places them at random")
     p.add_argument('--core', action='store_true', help='only AT and PART on the seeds (no TRADES, sweep or reference rule)')
     p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
     p.add_argument('--quick', action='store_true', help='AT and PART, seed 0, 2 epochs (1 burn-in) on 512 images, n_eval 100, n_aa 20')
