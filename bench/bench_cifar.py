@@ -301,7 +301,7 @@ def control_lines(vp):
         part = [c - d for c, d in zip(ctl['natural']['diffs'], diff['natural']['diffs'])] # PART - AT on the same seeds
         seeds = ' '.join(map(str, ctl['seeds']))
         kept = sum(ctl['natural']['diffs']) >= sum(part) / 2 > 0
-        out.append(f"Control '{v.split('-', 1)[1]}' (seed {seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
+        out.append(f"Control '{v.split('-', 1)[1]}' (seed{'s' if len(part) > 1 else ''} {seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
                    f"random. Against AT it gains {ctl['natural']['mean']:+.1f} natural (PART {sum(part) / len(part):+.1f} on the same "
                    f"seed{'s' if len(part) > 1 else ''}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
                    f"against PART {diff['natural']['mean']:+.1f}, {diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
