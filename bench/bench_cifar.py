@@ -75,7 +75,7 @@ def budget_share(results, burn_in):
     """name -> (% of pixels at eps, mean budget in 1/255) over the reweighted epochs of each PART run."""
     out = {}
     for n, r in results.items():
-        es = [e for e in r['history'] if e['epoch'] >= burn_in and 'important_px' in e]
+        es = [e for e in own_epochs(r, burn_in) if 'important_px' in e]
         if r['method'].startswith('part') and es:
             out[n] = dict(px=100 * sum(e['important_px'] for e in es) / len(es), budget=255 * sum(e['mean_budget'] for e in es) / len(es))
     return out
@@ -254,15 +254,25 @@ def aggregate(results, a):
     return summary, paired
 
 
-def variant_pairs(results, a):
-    """Each PART variant (another budget rule, another eps_low/eps, a control) against PART with the paper's rule and
-    against AT, on the seeds where both ran: the paired differences that say whether the variant changed anything."""
-    variants = {}
-    for n in results:
-        if n.startswith('part-') and not n.startswith('part-t') and n.rsplit('-seed', 1)[0] != 'part':
-            variants.setdefault(n.rsplit('-seed', 1)[0], []).append(n)
+def variant_runs(results):
+    "PART variant (another budget rule, another eps_low/eps, a control: `part-<what>`) -> the names of its finished runs."
     out = {}
-    for v, names in sorted(variants.items()):
+    for n in results:
+        v = n.rsplit('-seed', 1)[0]
+        if v.startswith('part-') and v != 'part-t': out.setdefault(v, []).append(n)
+    return out
+
+
+def seeds_label(names):
+    "'seed 0' or 'seeds 0 1 2', from run names."
+    return f"seed{'s' if len(names) > 1 else ''} {' '.join(n.rsplit('seed', 1)[1] for n in names)}"
+
+
+def variant_pairs(results, a):
+    """Each PART variant against PART with the paper's rule and against AT, on the seeds where both ran: the paired
+    differences that say whether the variant changed anything."""
+    out = {}
+    for v, names in sorted(variant_runs(results).items()):
         for base in ('part', 'at'):
             seeds = sorted(int(n.rsplit('seed', 1)[1]) for n in names if f'{base}-seed{n.rsplit("seed", 1)[1]}' in results)
             if seeds: out[f'{v} - {base}'] = paired_diffs(results, v, base, seeds, COLUMNS)
@@ -299,11 +309,11 @@ def control_lines(vp):
         if base != 'at' or not v.startswith('part-shuffled') or f'{v} - part' not in vp: continue
         ctl, diff = vp[k], vp[f'{v} - part']
         part = [c - d for c, d in zip(ctl['natural']['diffs'], diff['natural']['diffs'])] # PART - AT on the same seeds
-        seeds = ' '.join(map(str, ctl['seeds']))
         kept = sum(ctl['natural']['diffs']) >= sum(part) / 2 > 0
-        out.append(f"Control '{v.split('-', 1)[1]}' (seed{'s' if len(part) > 1 else ''} {seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
+        seeds = f"seed{'s' if len(part) > 1 else ''} {' '.join(map(str, ctl['seeds']))}"
+        out.append(f"Control '{v.split('-', 1)[1]}' ({seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
                    f"random. Against AT it gains {ctl['natural']['mean']:+.1f} natural (PART {sum(part) / len(part):+.1f} on the same "
-                   f"seed{'s' if len(part) > 1 else ''}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
+                   f"{seeds.split()[0]}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
                    f"against PART {diff['natural']['mean']:+.1f}, {diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
                    + (f"It kept PART's natural gain: on {'this seed' if len(part) == 1 else 'these seeds'} the CAM's choice of pixels made no difference that shows, and the "
                       "lower mean budget did the work." if kept else
@@ -320,13 +330,10 @@ def markdown_tables(summary, paired, results, sweep, a, vp):
     if paired:
         md += ['', '| paired difference (points) | seeds | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|---|' + '---:|' * len(COLUMNS)]
         for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
-    extra = [(f"eps_low/eps {r:g} (seed {' '.join(n.split('seed')[-1] for n in names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
-    for b in a.budgets:
-        names = [n for n in results if n.startswith(f'part-{b}-seed')]
-        if b != 'paper' and names: extra.append((f"budget '{b}' (seeds {' '.join(n.split('seed')[-1] for n in names)})", names))
-    for c in a.controls:
-        names = [n for n in results if n.startswith(f'part-{c}-seed')]
-        if names: extra.append((f"control '{c}' (seed{'s' if len(names) > 1 else ''} {' '.join(n.split('seed')[-1] for n in names)})", names))
+    extra = [(f"eps_low/eps {r:g} ({seeds_label(names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
+    runs = variant_runs(results)
+    extra += [(f"budget '{b}' ({seeds_label(runs[f'part-{b}'])})", runs[f'part-{b}']) for b in a.budgets if f'part-{b}' in runs]
+    extra += [(f"control '{c}' ({seeds_label(runs[f'part-{c}'])})", runs[f'part-{c}']) for c in a.controls if f'part-{c}' in runs]
     rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
     if rows:
         md += ['', '| PART variant | ' + ' | '.join(COLUMNS.values()) + ' |', '|---|' + '---:|' * len(COLUMNS)]
@@ -347,10 +354,7 @@ def plot(summary, results, sweep, fn, title, a):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [(r, [results[n] for n in names]) for r, names in sorted(sweep.items(), reverse=True) if all(n in results for n in names)]
-    variants = {}
-    for n in results:
-        v = n.rsplit('-seed', 1)[0]
-        if v.startswith('part-') and v != 'part-t' and not re.fullmatch(r'part-r[\d.]+', v): variants.setdefault(v, []).append(n) # not the sweep
+    variants = {v: names for v, names in variant_runs(results).items() if not re.fullmatch(r'part-r[\d.]+', v)} # the sweep has its line
     fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
     for ax, rob, label in ((axs[0], 'aa', f'AutoAttack accuracy (%, {a.n_aa} images)'),
                            (axs[1], 'worst3', f'worst of PGD-20, CW, MMA (%, {a.n_eval} images)')):
@@ -369,7 +373,7 @@ def plot(summary, results, sweep, fn, title, a):
         for v, names in variants.items(): # the other budget rules and the control, beside PART with the paper's rule
             x, y = (mean_std([results[n]['accuracy'][k] for n in names])[0] for k in ('natural', rob))
             ax.scatter(x, y, marker=VARIANT_MARKERS.get(v, 'x'), s=36, color='C3', zorder=3,
-                       label=f"{v} (seed{'s' if len(names) > 1 else ''} {' '.join(n.rsplit('seed', 1)[1] for n in names)})")
+                       label=f"{v} ({seeds_label(names)})")
         ax.set_xlabel('natural accuracy (%, 10,000 test images)'); ax.set_ylabel(label); ax.grid(alpha=.3)
     axs[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
