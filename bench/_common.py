@@ -2,9 +2,10 @@
 test that every verdict of bench/RESULTS.md uses, time and table formatting, and a record of the machine."""
 import datetime, json, math, os, platform
 from pathlib import Path
-from part_nb.run import METHODS, BASELINE
+from part_nb.run import METHODS as _ALL_METHODS, BASELINE, CONTROL_METHODS
 
-PAIRS = tuple((base, part) for part, base in BASELINE.items()) # (baseline, PART variant): at/part, trades/part-t, mart/part-m
+METHODS = {m: v for m, v in _ALL_METHODS.items() if m not in CONTROL_METHODS} # the methods a study compares; controls by name
+PAIRS = tuple((base, part) for part, base in BASELINE.items() if part not in CONTROL_METHODS) # at/part, trades/part-t, mart/part-m
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95% t, by degrees of freedom
 
 

@@ -37,7 +37,7 @@ hour. With 50 digits AutoAttack has a sampling error of about +-7 points per run
 """
 import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
 from pathlib import Path
-from _common import METHODS, PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, hms, cell
+from _common import METHODS, PAIRS, BASELINE, CONTROL_METHODS, as_json, write_json, mean_std, paired_diffs, hms, cell
 
 BENCH = Path(__file__).parent
 OUT = BENCH / 'out'
@@ -46,6 +46,7 @@ AA_ATTACKS = ('natural', 'pgd40', 'cw', 'mma', 'aa')
 COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3', 'aa': 'AutoAttack',
            'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
 COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
+COST.update({k: COST[m] for k, (m, _) in CONTROL_METHODS.items()}) # a placebo control costs what its PART method does
 PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
 RESULT_VERSION = 1 # bump when result.json changes meaning
 

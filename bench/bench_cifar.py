@@ -1,5 +1,5 @@
 """PART on natural images: AT against PART and TRADES against PART-T on CIFAR-10 (JPEG) at CPU scale, over 3 seeds,
-with the 'soft' budget rule and a shuffled-placement control on the same seeds, and an eps_low/eps sweep and the
+with the 'soft' budget rule and a random-placement control on the same seeds, and an eps_low/eps sweep and the
 reference code's budget rule on one seed.
 
     .venv/bin/python bench/bench_cifar.py                 # the whole study (resumable), `make bench-cifar`
@@ -23,8 +23,9 @@ runs of that seed continue from it (tests/test_cli.py checks that this gives the
 Runs go to `--workers` subprocesses with one torch thread each; each run checkpoints every epoch and writes
 bench/cifar/runs/<name>/result.json when done, so a stopped study continues where it was with the same command.
 Runs are done in order of priority: the core (AT, PART; seeds 0, 1, 2) first, then TRADES and PART-T, then the sweep
-and the reference rule and the control (`--controls shuffled`: PART whose pixels at eps are as many as the CAM gives
-each image, but placed at random, to test whether the CAM's choice of pixels matters). `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
+and the reference rule and the control (`--controls random`: the library's method `part-random`, PART whose pixels at
+eps are as many as the CAM gives each image, but placed at random, to test whether the CAM's choice of pixels matters;
+bench_placebo.py runs the other controls). `--report` writes bench/cifar/cifar.json, bench/tradeoff_cifar.png and bench/cams_cifar.png
 from whatever has finished.
 """
 import argparse, datetime, json, math, os, platform, re, signal, sys, time, warnings
@@ -83,31 +84,10 @@ def budget_share(results, burn_in):
 
 # ---------------------------------------------------------------- one run (in a worker process)
 
-def _shuffled_placement():
-    """A control for PART (`--controls shuffled`): each image keeps as many pixels at eps as its CAM budget gives it,
-    but at random places. Same share at eps, same mean budget; only the CAM's choice of pixels is taken away."""
-    import torch, part_nb.run as run
-    from part_nb.callback import PARTCallback
-    class ShuffledPARTCallback(PARTCallback):
-        name = 'part' # learn.part, as for PART
-        def batch_budget(self, model, x, y):
-            b = super().batch_budget(model, x, y)
-            if not isinstance(b, torch.Tensor): return b # burn-in: the uniform eps
-            flat = b.flatten(1)
-            return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(b)
-    make = run.make_callback
-    def make_callback(s):
-        cb = make(s)
-        if type(cb) is PARTCallback: cb.__class__ = ShuffledPARTCallback
-        return cb
-    run.make_callback = make_callback
-
-
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
     import torch
-    if job.get('control') == 'shuffled': _shuffled_placement()
-    from part_nb.run import run_settings, make_dls, make_model
+    from part_nb.run import run_settings, make_dls, make_model, CONTROL_METHODS
     from part_nb.evaluate import evaluate_robustness
     out, s, kw = Path(job['dir']), job['settings'], job['train_kw']
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +105,7 @@ def run_job(job):
     t3, c3 = time.perf_counter(), time.process_time()
     r, hist = met['robustness'], met['epochs']
     result = dict(version=RESULT_VERSION, name=job['name'], method=s['method'], seed=s['seed'], ratio=job['ratio'],
-                  budget=s['budget'], control=job.get('control'), settings=s, robustness=r, robustness_aa_subset=aa_table,
+                  budget=s['budget'], control=CONTROL_METHODS.get(s['method'], (None, None))[1], settings=s, robustness=r, robustness_aa_subset=aa_table,
                   accuracy={'natural': natural, 'pgd20': r['pgd20'], 'cw': r['cw'], 'mma': r['mma'], 'worst3': r['worst-case'],
                             'aa': aa_table['aa'], 'worst4': aa_table['worst-case'], 'natural_eval': r['natural']},
                   time_per_epoch=met['time_per_epoch'],
@@ -171,9 +151,9 @@ def plan(a):
     "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
     jobs, sweep = {}, {}
     script = str(Path(__file__).resolve())
-    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None, control=None):
+    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None):
         name = name or f'{method}-seed{seed}'
-        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority, control=control,
+        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority,
                                    settings=settings_of(method, seed, a, eps_low, budget),
                                    train_kw=train_kw(a, seed, eps_low, budget), cost=BA.COST[method] * a.epochs))
         return name
@@ -191,8 +171,8 @@ def plan(a):
         for b in a.budgets: # 'soft' on every seed (does it beat 'paper'?), the reference code's rule on the sweep seeds
             if b != 'paper':
                 for sd in (a.seeds if b == 'soft' else a.sweep_seeds): add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
-        for c in a.controls:
-            for sd in a.seeds: add('part', sd, 2, PART_RATIO, name=f'part-{c}-seed{sd}', control=c)
+        for c in a.controls: # PART's placebo controls (`part_nb.budget.control_budget`), library methods such as part-random
+            for sd in a.seeds: add(f'part-{c}', sd, 2, PART_RATIO)
     if a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
         for job in jobs.values():
             base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
@@ -300,24 +280,40 @@ def verdict(paired, conclude=True):
     return lines
 
 
-def control_lines(vp):
-    """What each control says: does PART keep its natural gain over AT when the CAM no longer chooses the pixels at eps?
-    Kept (the control's gain over AT is at least half of PART's, seed for seed): the placement did not matter here."""
+# placebo control -> (what it does, the reading when it keeps PART's natural gain, the reading when it loses it)
+CONTROLS = {
+    'part-random': ("as many pixels at eps per image as PART's CAM gives, placed at random",
+                    "the CAM's choice of pixels made no difference that shows, and the lower mean budget did the work",
+                    "the CAM's choice of pixels mattered"),
+    'part-inverse': ("as many pixels at eps per image as PART's CAM gives, on the pixels the CAM ranks least important",
+                     "even the worst placement did as well: the CAM's choice of pixels made no difference that shows",
+                     "the CAM's choice of pixels mattered"),
+    'part-uniform': ("each image's mean PART budget on all its pixels: AT at a budget matched to PART's, image by image",
+                     "the lower mean budget alone gives PART's gain", "how PART spreads its budget over the pixels mattered"),
+}
+
+
+def control_lines(vp, base_of=lambda v: 'part'):
+    """What each control says: does it keep PART's natural gain over AT when the CAM no longer places the budget?
+    Kept (the control's gain over AT is at least half of PART's, seed for seed) or lost. `base_of(variant)` names the
+    PART runs a control is compared with (PART at the same eps_low)."""
     out = []
     for k in vp:
         v, base = k.split(' - ')
-        if base != 'at' or not v.startswith('part-shuffled') or f'{v} - part' not in vp: continue
-        ctl, diff = vp[k], vp[f'{v} - part']
-        part = [c - d for c, d in zip(ctl['natural']['diffs'], diff['natural']['diffs'])] # PART - AT on the same seeds
+        c = v.split('-r')[0] if v.split('-r')[0] in CONTROLS else v
+        part_name = base_of(v)
+        if base != 'at' or c not in CONTROLS or f'{v} - {part_name}' not in vp: continue
+        ctl, diff = vp[k], vp[f'{v} - {part_name}']
+        part = [a - d for a, d in zip(ctl['natural']['diffs'], diff['natural']['diffs'])] # PART - AT on the same seeds
         kept = sum(ctl['natural']['diffs']) >= sum(part) / 2 > 0
         seeds = f"seed{'s' if len(part) > 1 else ''} {' '.join(map(str, ctl['seeds']))}"
-        out.append(f"Control '{v.split('-', 1)[1]}' ({seeds}): as many pixels at eps per image as PART's CAM gives, placed at "
-                   f"random. Against AT it gains {ctl['natural']['mean']:+.1f} natural (PART {sum(part) / len(part):+.1f} on the same "
-                   f"{seeds.split()[0]}), {ctl['worst3']['mean']:+.1f} worst of 3 and {ctl['aa']['mean']:+.1f} AutoAttack; "
-                   f"against PART {diff['natural']['mean']:+.1f}, {diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
-                   + (f"It kept PART's natural gain: on {'this seed' if len(part) == 1 else 'these seeds'} the CAM's choice of pixels made no difference that shows, and the "
-                      "lower mean budget did the work." if kept else
-                      "It lost most of PART's natural gain: the CAM's choice of pixels mattered."))
+        what, yes, no = CONTROLS[c]
+        out.append(f"Control '{v.split('-', 1)[1]}' ({seeds}): {what}. Against AT it gains {ctl['natural']['mean']:+.1f} natural "
+                   f"({part_name} {sum(part) / len(part):+.1f} on the same {seeds.split()[0]}), {ctl['worst3']['mean']:+.1f} worst of 3 "
+                   f"and {ctl['aa']['mean']:+.1f} AutoAttack; against {part_name} {diff['natural']['mean']:+.1f}, "
+                   f"{diff['worst3']['mean']:+.1f} and {diff['aa']['mean']:+.1f} points. "
+                   + (f"It kept PART's natural gain: on {'this seed' if len(part) == 1 else 'these seeds'} {yes}." if kept else
+                      f"It lost most of PART's natural gain: {no}."))
     return out
 
 
@@ -346,7 +342,7 @@ def markdown_tables(summary, paired, results, sweep, a, vp):
     return '\n'.join(md)
 
 
-VARIANT_MARKERS = {'part-soft': 'D', 'part-reference': '^', 'part-shuffled': 'v'}
+VARIANT_MARKERS = {'part-soft': 'D', 'part-reference': '^', 'part-random': 'v', 'part-inverse': '<', 'part-uniform': 's'}
 
 def plot(summary, results, sweep, fn, title, a):
     "Natural accuracy against AutoAttack (left) and against the worst of PGD-20/CW/MMA (right), with the sweep and PART's variants."
@@ -579,8 +575,9 @@ def parse(argv=None):
     p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
     p.add_argument('--budgets', nargs='*', default=['paper', 'reference', 'soft'],
                    help="PART's budget rules: 'soft' runs on every seed, 'reference' on the sweep seeds")
-    p.add_argument('--controls', nargs='*', default=['shuffled'], choices=['shuffled'],
-                   help="PART controls on every seed: 'shuffled' keeps each image's number of pixels at eps but places them at random")
+    p.add_argument('--controls', nargs='*', default=['random'], choices=['random', 'inverse', 'uniform'],
+                   help="PART's placebo controls on every seed (methods part-random, ...): 'random' keeps each image's number of pixels "
+                        "at eps but places them at random; bench_placebo.py runs the others")
     p.add_argument('--core', action='store_true', help='only AT and PART on the seeds (no TRADES, sweep or reference rule)')
     p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
     p.add_argument('--quick', action='store_true', help='AT and PART, seed 0, 2 epochs (1 burn-in) on 512 images, n_eval 100, n_aa 20')

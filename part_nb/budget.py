@@ -11,7 +11,8 @@ from PIL import Image
 from .cam import class_activation_map, _minmax
 
 # %% auto #0
-__all__ = ['BUDGET_MODES', 'pixel_budget', 'jet_colormap', 'pil_bicubic_resize', 'reference_budget_loop', 'cam_budget']
+__all__ = ['BUDGET_MODES', 'BUDGET_CONTROLS', 'pixel_budget', 'jet_colormap', 'pil_bicubic_resize', 'reference_budget_loop',
+           'control_budget', 'cam_budget']
 
 # %% ../nbs/02a_budget.ipynb #fcbc2a8d
 BUDGET_MODES = ('paper', 'reference', 'soft')
@@ -146,6 +147,45 @@ def reference_budget_loop(cams:torch.Tensor, # (B,1,h,w) maps in [0,1] at the CA
         out.append(torch.where(z > 1, eps, eps_low))
     return torch.stack(out)
 
+# %% ../nbs/02a_budget.ipynb #a3493770
+BUDGET_CONTROLS = ('random', 'inverse', 'uniform')
+
+def _check_control(control):
+    if control is not None and control not in BUDGET_CONTROLS:
+        raise ValueError(f"Unknown control {control!r}; choose one of {BUDGET_CONTROLS}, or None for PART's own placement")
+
+# %% ../nbs/02a_budget.ipynb #af92770b
+def _shuffled(budget):
+    "Each image's budget values at random places: a fresh permutation of its elements, image by image."
+    flat = budget.flatten(1)
+    return flat.gather(1, torch.rand_like(flat).argsort(1)).view_as(budget)
+
+def _least_important_first(budget, cam):
+    "Each image's budget values rearranged so that the largest fall on the pixels its map ranks lowest (ties in random order)."
+    w = cam.float()
+    if tuple(w.shape[-2:]) != tuple(budget.shape[-2:]): w = F.interpolate(w, size=budget.shape[-2:], mode='bilinear', align_corners=False)
+    score = w.expand(-1, budget.shape[1], -1, -1).reshape(len(budget), -1)
+    perm = torch.rand_like(score).argsort(1) # a random order, kept among equal map values by the stable sort
+    pos = perm.gather(1, score.gather(1, perm).argsort(dim=1, stable=True)) # each image's elements, least important first
+    vals = budget.flatten(1).sort(1, descending=True).values
+    return torch.empty_like(vals).scatter_(1, pos, vals).view_as(budget)
+
+def _uniform(budget):
+    "Each image's mean budget on every element."
+    return budget.mean(tuple(range(1, budget.ndim)), keepdim=True).expand_as(budget).clone()
+
+# %% ../nbs/02a_budget.ipynb #b2b21fa4
+def control_budget(budget:torch.Tensor, # (B,1,H,W) or (B,3,H,W) PART budget, e.g. from `pixel_budget`
+                   cam:torch.Tensor, # (B,1,h,w) the maps the budget was made from (read by 'inverse' only)
+                   control:str, # 'random', 'inverse' or 'uniform' (see `BUDGET_CONTROLS`)
+                  )->torch.Tensor: # the budget's shape and dtype
+    "A placebo of PART's budget: each image's budget on random pixels, on its least important pixels, or spread evenly."
+    _check_control(control)
+    if control is None: raise ValueError("`control` is None: PART's own budget needs no control_budget")
+    if control == 'random': return _shuffled(budget)
+    if control == 'inverse': return _least_important_first(budget, cam)
+    return _uniform(budget)
+
 # %% ../nbs/02a_budget.ipynb #1c18e735
 def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwrapped)
                x:torch.Tensor, # (B,C,H,W) clean images
@@ -155,8 +195,10 @@ def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwr
                layer:str|nn.Module|None=None, # CAM layer (see `class_activation_map`)
                target:torch.Tensor|int|None=None, # classes to explain; None: predicted
                mode:str='paper', # one of `BUDGET_MODES`
+               control:str|None=None, # a placebo of the placement (see `control_budget`): None (PART), 'random', 'inverse' or 'uniform'
               )->torch.Tensor: # (B,1,H,W) ('paper', 'soft') or (B,3,H,W) ('reference') on x's device
-    "`pixel_budget` of the `class_activation_map` of `x`, with the resize each mode prescribes."
-    _check_budget(eps, eps_low, mode)
+    "`pixel_budget` of the `class_activation_map` of `x`, with the resize each mode prescribes, and optionally its `control_budget`."
+    _check_budget(eps, eps_low, mode); _check_control(control)
     cam = class_activation_map(model, x, method, layer, target, upsample=False)
-    return pixel_budget(cam, eps, eps_low, mode, size=tuple(x.shape[-2:]))
+    budget = pixel_budget(cam, eps, eps_low, mode, size=tuple(x.shape[-2:]))
+    return budget if control is None else control_budget(budget, cam, control)

@@ -13,7 +13,7 @@ from fastai.callback.training import GradientAccumulation
 from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels
 from .attack import pgd
 from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
-from .budget import cam_budget, BUDGET_MODES
+from .budget import cam_budget, BUDGET_MODES, BUDGET_CONTROLS
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATStats', 'ATCallback', 'PARTCallback']
@@ -193,6 +193,7 @@ class PARTCallback(ATCallback):
                  target:str|None=None, # class explained by the CAM: None (predicted, as in the paper) or 'label'
                  loss:str='ce', # 'ce' (PART), 'trades' (PART-T) or 'mart' (PART-M)
                  beta:float=6.0, # weight of the TRADES/MART regulariser
+                 control:str|None=None, # a placebo of the placement: None (PART), 'random', 'inverse' or 'uniform' (see `control_budget`)
                 ):
         super().__init__(eps, alpha, steps, loss, beta)
         if not (isinstance(eps_low, (int, float)) and 0 <= eps_low <= eps):
@@ -201,7 +202,9 @@ class PARTCallback(ATCallback):
         if cam not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam!r}; choose one of {CAM_METHODS}")
         if mode not in BUDGET_MODES: raise ValueError(f"Unknown budget mode {mode!r}; choose one of {BUDGET_MODES}")
         if target not in (None, 'label'): raise ValueError(f"`target` must be None (predicted class) or 'label', got {target!r}")
-        store_attr('eps_low,burn_in,cam,layer,mode,target')
+        if control is not None and control not in BUDGET_CONTROLS:
+            raise ValueError(f"Unknown control {control!r}; choose one of {BUDGET_CONTROLS}, or None for PART's own placement")
+        store_attr('eps_low,burn_in,cam,layer,mode,target,control')
 
     @property
     def reweighting(self)->bool:
@@ -221,4 +224,4 @@ class PARTCallback(ATCallback):
         if not self.reweighting: return self.eps
         if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
         target = y if self.target == 'label' else None
-        return cam_budget(model, x, self.eps, self.eps_low, self.cam, self._layer, target, self.mode)
+        return cam_budget(model, x, self.eps, self.eps_low, self.cam, self._layer, target, self.mode, self.control)

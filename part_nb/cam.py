@@ -269,14 +269,15 @@ def show_cam(x:torch.Tensor, # (B,C,H,W) images in [0,1]
     budgets = {} if budget is None else budget if isinstance(budget, dict) else {'budget': budget}
     n = min(n, len(x))
     rows = 1 + len(cams) + len(budgets)
+    bs = [b.detach().float().cpu() for b in budgets.values()]
+    # one grey scale for every row, from the lowest to the highest budget shown (eps_low and eps); a uniform budget is all white
+    lo, hi = (min(b.min() for b in bs), max(b.max() for b in bs)) if bs else (0, 0)
     fig, axs = plt.subplots(rows, n, figsize=(size * n, size * rows), squeeze=False)
     for i in range(n):
         _show_img(axs[0, i], x[i])
         for r, c in enumerate(cams.values(), 1):
             _show_img(axs[r, i], x[i]); axs[r, i].imshow(c[i, 0].detach().float().cpu(), cmap='jet', alpha=alpha, vmin=0, vmax=1)
-        for r, b in enumerate(budgets.values(), 1 + len(cams)):
-            b = b.detach().float().cpu()
-            lo, hi = b.min(), b.max() # of the whole batch: eps_low and eps (a uniform budget is all white)
+        for r, b in enumerate(bs, 1 + len(cams)):
             _show_img(axs[r, i], (b[i] - lo) / (hi - lo) if hi > lo else torch.ones_like(b[i]))
     for r, label in enumerate(['image', *cams, *budgets]): axs[r, 0].set_ylabel(label, fontsize=8)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])

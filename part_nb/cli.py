@@ -40,7 +40,7 @@ def _summary_line(prog, m, out):
 # %% ../nbs/08_cli.ipynb #3c36cb1f
 @call_parse
 @delegates(run_options)
-def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
+def part_train(method:str='part', # at, part, trades, part-t, mart or part-m; or a placebo control of PART: part-random, part-inverse, part-uniform (also part-t-..., part-m-...)
                seed:int=0, # seed of the weights, shuffling and attacks
                out:str=None, # output folder [runs/<method>-<data>-seed<seed>]
                resume:bool=False, # continue the run in --out from its last checkpoint (same settings; an interrupted epoch restarts)
@@ -62,7 +62,7 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m
 # %% ../nbs/08_cli.ipynb #4e20c659
 @call_parse
 @delegates(run_options)
-def part_compare(methods:list[str]=('at', 'part'), # methods to compare
+def part_compare(methods:list[str]=('at', 'part'), # methods to compare, e.g. at part part-random part-uniform (PART beside two placebo controls)
                  seeds:list[int]=(0,), # seeds: one run per method and seed
                  out:str='runs/compare', # output folder: REPORT.md, tradeoff.png and one sub-folder per run
                  resume:bool=False, # reuse finished runs in --out and continue interrupted ones

@@ -12,7 +12,7 @@ from torch import Tensor
 import matplotlib
 import matplotlib.pyplot as plt
 from .cam import class_activation_map, show_cam
-from .budget import cam_budget
+from .budget import pixel_budget, control_budget
 
 # %% auto #0
 __all__ = ['plot_curves', 'plot_cams', 'summary_markdown', 'plot_tradeoff', 'write_report']
@@ -69,11 +69,15 @@ def plot_cams(model:nn.Module, # trained model
               cam:str='gradcam', # CAM method
               fn:Path|None=None, # PNG to write
               mode:str='paper', # PART's budget rule, one of `part_nb.budget.BUDGET_MODES`
+              control:str|None=None, # also draw this placebo control of the budget (`part_nb.budget.control_budget`)
              )->plt.Figure:
     "Images with their class activation map and PART's pixel budget (`eps` where the CAM is high, `eps_low` elsewhere)."
     cmap = class_activation_map(model, x, method=cam)
-    budget = cam_budget(model, x, eps, eps_low, method=cam, mode=mode)
-    fig = show_cam(x, cmap, {f'budget ({mode})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}, n=len(x))
+    cam_lo = class_activation_map(model, x, method=cam, upsample=False)
+    budget = pixel_budget(cam_lo, eps, eps_low, mode, size=tuple(x.shape[-2:])) # as `cam_budget` makes it
+    rows = {f'budget ({mode})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}
+    if control is not None: rows[f'control\n({control})'] = control_budget(budget, cam_lo, control)
+    fig = show_cam(x, cmap, rows, n=len(x))
     if fn is not None: _savefig(fig, fn)
     return fig
 

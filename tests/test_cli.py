@@ -120,7 +120,8 @@ def test_bad_folder_arguments(tmp_path, capsys, args, msg):
 def test_bad_arguments_console(tmp_path):
     "The installed command: one line on stderr, exit code 2, nothing written."
     r = run('part_train', '--method', 'nope', '--out', tmp_path/'run')
-    assert r.returncode == 2 and _error_line(r.stderr) == "part_train: error: unknown method 'nope': choose one of at, part, trades, part-t, mart, part-m"
+    assert r.returncode == 2 and _error_line(r.stderr) == "part_train: error: unknown method 'nope': choose one of at, part, trades, part-t, mart, part-m, "
+                                                                     "or a placebo control of a PART method (part-random, part-inverse, part-uniform, part-t-random, ...)"
     assert not (tmp_path/'run').exists()
 
 def test_resume_after_interrupt(tmp_path):
