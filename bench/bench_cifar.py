@@ -133,17 +133,17 @@ def job_main(fn):
 
 # ---------------------------------------------------------------- the plan
 
-def train_kw(a, seed, eps_low=None, budget=None):
-    "The overrides of `train_one` for one run: the cpu preset, plus what the study sets."
+def train_kw(a, seed, eps_low=None, budget=None, model=None):
+    "The overrides of `train_one` for one run: the cpu preset, plus what the study sets (another `model` than the preset's)."
     kw = dict(preset='cpu', seed=seed, data_path=str(a.archive), attacks=ATTACKS, n_eval=a.n_eval, epochs=a.epochs,
-              burn_in=a.burn_in, n_train=a.n_train, eps_low=eps_low, budget=budget)
+              burn_in=a.burn_in, n_train=a.n_train, eps_low=eps_low, budget=budget, model=model)
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def settings_of(method, seed, a, eps_low=None, budget=None):
+def settings_of(method, seed, a, eps_low=None, budget=None, model=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
     from part_nb.run import run_settings
-    s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget))
+    s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget, model))
     return as_json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
 

@@ -30,19 +30,23 @@ SECTION = "## Does the CAM's choice of pixels matter? Placebo controls on CIFAR-
 COLUMNS = {'natural': 'natural (10,000)', 'worst3': 'worst of 3 (2,000)', 'aa': 'AutoAttack (500)'}
 
 
-def arms(ratio_label=f'r{LOW:g}'):
-    "Arm -> (method, eps_low/eps or None for 7/8, run-name prefix): every group of runs the questions compare."
-    return {'AT': ('at', None, 'at'), 'PART 7/8': ('part', None, 'part'), 'uniform 7/8': ('part-uniform', None, 'part-uniform'),
-            'random 7/8': ('part-random', None, 'part-random'), f'PART {LOW:g}': ('part', LOW, f'part-{ratio_label}'),
-            f'random {LOW:g}': ('part-random', LOW, f'part-random-{ratio_label}'),
-            f'inverse {LOW:g}': ('part-inverse', LOW, f'part-inverse-{ratio_label}')}
+def arms(network=None):
+    "Arm -> (method, eps_low/eps or None for 7/8, run-name prefix, model or None for SmallVGG): the groups of runs compared."
+    out = {'AT': ('at', None, 'at', None), 'PART 7/8': ('part', None, 'part', None), 'uniform 7/8': ('part-uniform', None, 'part-uniform', None),
+           'random 7/8': ('part-random', None, 'part-random', None), f'PART {LOW:g}': ('part', LOW, f'part-r{LOW:g}', None),
+           f'random {LOW:g}': ('part-random', LOW, f'part-random-r{LOW:g}', None),
+           f'inverse {LOW:g}': ('part-inverse', LOW, f'part-inverse-r{LOW:g}', None)}
+    if network: out.update({f'{k} {network}': (m, None, f'{m}-{network}', network) for k, m in (('AT', 'at'), ('PART', 'part'), ('random', 'part-random'))})
+    return out
 
 
-# question -> (text, [(control arm, PART arm)])
-QUESTIONS = {
-    'a': (f"Does the CAM's placement matter at eps_low/eps = {LOW:g}?", [(f'random {LOW:g}', f'PART {LOW:g}'), (f'inverse {LOW:g}', f'PART {LOW:g}')]),
-    'b': ("Does AT at PART's mean budget (matched image by image) reproduce PART at 7/8?", [('uniform 7/8', 'PART 7/8')]),
-}
+def questions(network):
+    "Question -> (text, [(control arm, PART arm)], the AT arm of the same network)."
+    return {
+        'a': (f"Does the CAM's placement matter at eps_low/eps = {LOW:g}?", [(f'random {LOW:g}', f'PART {LOW:g}'), (f'inverse {LOW:g}', f'PART {LOW:g}')], 'AT'),
+        'b': ("Does AT at PART's mean budget (matched image by image) reproduce PART at 7/8?", [('uniform 7/8', 'PART 7/8')], 'AT'),
+        'c': (f"Does the CAM's placement matter on {network}, a network with more faithful maps?", [(f'random {network}', f'PART {network}')], f'AT {network}'),
+    }
 
 
 def plan(a, base):
@@ -50,31 +54,31 @@ def plan(a, base):
     jobs, groups = {}, {}
     eps = BC.settings_of('part', 0, base)['eps']
     script = str(BENCH/'bench_cifar.py') # the runs are bench_cifar's: its worker trains and evaluates them
-    def add(arm, method, ratio, prefix, seed, priority):
+    def add(arm, method, ratio, prefix, model, seed, priority):
         name = f'{prefix}-seed{seed}'
         eps_low = None if ratio is None else ratio * eps
-        job = dict(name=name, ratio=ratio or BC.PART_RATIO if method != 'at' else None, dir=str(Path(base.out)/'runs'/name),
-                   script=script, priority=priority, settings=BC.settings_of(method, seed, base, eps_low),
-                   train_kw=BC.train_kw(base, seed, eps_low), cost=BA.COST[method] * base.epochs)
-        if method != 'at' and base.burn_in > 0: # continue from the seed's AT run at the end of the burn-in
-            at = jobs[f'at-seed{seed}']
-            at['keep'] = [base.burn_in]
+        job = dict(name=name, ratio=(ratio or BC.PART_RATIO) if method != 'at' else None, dir=str(Path(base.out)/'runs'/name),
+                   script=script, priority=priority, settings=BC.settings_of(method, seed, base, eps_low, model=model),
+                   train_kw=BC.train_kw(base, seed, eps_low, model=model), cost=BA.COST[method] * base.epochs, keep=[base.burn_in] if method == 'at' else [])
+        if method != 'at' and base.burn_in > 0: # continue from the seed's AT run of the same network at the end of the burn-in
+            at = jobs[f"{'at' if model is None else f'at-{model}'}-seed{seed}"]
             job.update(after=at['name'], init_from=str(Path(at['dir'])/f'checkpoint-epoch{base.burn_in}.pth'),
                        cost=BA.COST[method] * (base.epochs - base.burn_in))
         jobs[name] = job
         groups.setdefault(arm, []).append(name)
-    wanted = {'AT', 'random 7/8'} | {arm for q in a.questions for pair in QUESTIONS[q][1] for arm in pair}
+    qs = questions(a.network)
+    wanted = {'AT', 'random 7/8'} | {arm for q in a.questions for pair in qs[q][1] + [(qs[q][2],)] for arm in pair}
     for sd in a.seeds:
-        for arm, (method, ratio, prefix) in arms().items():
-            if arm in wanted: add(arm, method, ratio, prefix, sd, priority=sd)
+        for arm, (method, ratio, prefix, model) in arms(a.network).items():
+            if arm in wanted: add(arm, method, ratio, prefix, model, sd, priority=sd + (10 if model else 0)) # (c) after (a) and (b)
     return jobs, groups
 
 
-def answer(results, groups, q):
+def answer(results, groups, q, network=None):
     "The paired differences of question `q` and its verdict lines."
-    text, pairs = QUESTIONS[q]
+    text, pairs, at = questions(network)[q]
     lines, diffs, mattered = [], {}, []
-    for ctl, part in pairs + [(c, 'AT') for c, _ in pairs] + [(p, 'AT') for p in {p for _, p in pairs}]:
+    for ctl, part in pairs + [(c, at) for c, _ in pairs] + [(p, at) for p in {p for _, p in pairs}]:
         pre = lambda arm: groups[arm][0].rsplit('-seed', 1)[0]
         seeds = sorted(int(n.rsplit('seed', 1)[1]) for n in groups.get(ctl, []) if n in results
                        and f"{pre(part)}-seed{n.rsplit('seed', 1)[1]}" in results)
@@ -90,12 +94,13 @@ def answer(results, groups, q):
         if any(sign for _, sign in parts.values()): mattered.append((ctl, {c: sign for c, (_, sign) in parts.items() if sign}))
     n = min((diffs[f'{c} - {p}']['natural']['n'] for c, p in pairs if f'{c} - {p}' in diffs), default=0)
     if n < len(BC_SEEDS): verdict = f"Not answered yet: {n} of {len(BC_SEEDS)} seeds."
-    elif q == 'a':
+    elif q in ('a', 'c'):
+        where = f"at eps_low/eps {LOW:g}" if q == 'a' else f"on {network}"
         verdict = ("Yes: " + '; '.join(f"{ctl} differs from PART beyond the seed spread in " +
                                       ', '.join(f"{COLUMNS[c].split(' (')[0]} ({'higher' if s > 0 else 'lower'})" for c, s in signs.items())
                                       for ctl, signs in mattered) + '.') if mattered else \
-                  (f"No: at eps_low/eps {LOW:g}, neither the random nor the inverse placement differs from PART's beyond the seed "
-                   "spread in natural accuracy, worst of 3 or AutoAttack: the CAM's choice of pixels made no difference that shows.")
+                  (f"No: {where}, no control placement differs from PART's beyond the seed spread in natural accuracy, worst of "
+                   "3 or AutoAttack: the CAM's choice of pixels made no difference that shows.")
     else:
         verdict = (f"No: the matched uniform budget differs from PART beyond the seed spread in " +
                    ', '.join(f"{COLUMNS[c].split(' (')[0]} ({'higher' if s > 0 else 'lower'})" for c, s in mattered[0][1].items())
@@ -123,13 +128,14 @@ def table(results, groups):
     return md
 
 
-def plot(results, groups, fn):
+def plot(results, groups, fn, network=None):
     "Natural accuracy against AutoAttack and against the worst of 3: one marker per arm (mean over seeds), dots for the runs."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     style = {'AT': ('s', 'C0'), 'PART 7/8': ('o', 'C0'), 'uniform 7/8': ('D', 'C1'), 'random 7/8': ('v', 'C1'),
-             f'PART {LOW:g}': ('o', 'C3'), f'random {LOW:g}': ('v', 'C2'), f'inverse {LOW:g}': ('<', 'C2')}
+             f'PART {LOW:g}': ('o', 'C3'), f'random {LOW:g}': ('v', 'C2'), f'inverse {LOW:g}': ('<', 'C2'),
+             **{f'{k} {network}': (mk, 'C4') for k, mk in (('AT', 's'), ('PART', 'o'), ('random', 'v'))}}
     fig, axs = plt.subplots(1, 2, figsize=(9.6, 3.9))
     for ax, rob, label in ((axs[0], 'aa', 'AutoAttack accuracy (%, 500 images)'), (axs[1], 'worst3', 'worst of PGD-20, CW, MMA (%, 2,000 images)')):
         for arm, names in groups.items():
@@ -150,12 +156,12 @@ def plot(results, groups, fn):
 def report(jobs, groups, a):
     "Aggregate the finished runs; write placebo.json, the plot and the section of RESULTS.md."
     results = BC.finished(jobs)
-    answers = {q: answer(results, groups, q) for q in a.questions}
+    answers = {q: answer(results, groups, q, a.network) for q in a.questions}
     md = table(results, groups)
     print('\n'.join(md))
     for q, ans in answers.items():
         print(f"\n({q}) {ans['question']}"); [print('  ' + l) for l in ans['lines']]; print('  => ' + ans['verdict'])
-    if results: plot(results, groups, a.plot)
+    if results: plot(results, groups, a.plot, a.network)
     secs = BC.run_seconds(results, BC.parse([]).burn_in)
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_placebo.py'] + sys.argv[1:]),
                date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), questions=a.questions, seeds=a.seeds,
@@ -200,7 +206,8 @@ def section(c):
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--questions', nargs='+', default=['a', 'b'], choices=sorted(QUESTIONS))
+    p.add_argument('--questions', nargs='+', default=['a', 'b'], choices=['a', 'b', 'c'])
+    p.add_argument('--network', default='preactresnet20', help="question (c)'s network, a `part_train --model` name")
     p.add_argument('--seeds', nargs='+', type=int, default=list(BC_SEEDS))
     p.add_argument('--workers', type=int, default=2, help='runs in parallel, one process and one torch thread each')
     p.add_argument('--report', action='store_true', help='only aggregate the finished runs')

@@ -8,7 +8,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torchvision.models import VisionTransformer
 
 # %% auto #0
-__all__ = ['BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic', 'WideResNet', 'SmallCNN', 'SmallVGG', 'ViT']
+__all__ = ['BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic', 'WideResNet', 'SmallCNN', 'SmallVGG',
+           'PreActResNet20', 'ViT']
 
 # %% ../nbs/01_models.ipynb #c687c592
 class _ResBlock(nn.Module):
@@ -180,6 +181,27 @@ class SmallVGG(nn.Module):
     def cam_layer(self)->nn.Module: return self.block3
 
     def forward(self, x): return self.linear(F.adaptive_avg_pool2d(self.block3(self.block2(self.block1(x))), 1).flatten(1))
+
+# %% ../nbs/01_models.ipynb #6ec28877
+class PreActResNet20(nn.Module):
+    "A narrow pre-activation ResNet-20 for 32x32 images (stages of 16, 32, 64 channels). CAMs come from the last stage (8x8)."
+    def __init__(self, num_classes:int=10, # number of classes
+                 in_channels:int=3, # channels of the input images
+                 width:int=16, # channels of the first stage (then twice and four times as many)
+                ):
+        super().__init__()
+        w = width
+        self.conv1 = nn.Conv2d(in_channels, w, 3, 1, 1, bias=False)
+        self.layer1, self.layer2, self.layer3 = (_make_layer(PreActBlock, ni, nf, 3, s) for ni, nf, s in ((w, w, 1), (w, 2*w, 2), (2*w, 4*w, 2)))
+        self.final = nn.Sequential(nn.BatchNorm2d(4*w), nn.ReLU()) # the pre-activation net's last normalisation: the CAM layer
+        self.linear = nn.Linear(4*w, num_classes)
+
+    @property
+    def cam_layer(self)->nn.Module: return self.final
+
+    def forward(self, x):
+        x = self.final(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+        return self.linear(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 # %% ../nbs/01_models.ipynb #5f5912a7
 class ViT(VisionTransformer):

@@ -18,7 +18,7 @@ with warnings.catch_warnings(): # fastai decorates a few functions with `torch.j
     from fastai.vision.all import *
 from fastcore.docments import docments
 from .data import mnist5k_dls, cifar10_dls, svhn_dls, tinyimagenet_dls, DatasetNotFound
-from .models import SmallCNN, SmallVGG, ResNet18, PreActResNet18, WideResNet, ViT
+from .models import SmallCNN, SmallVGG, PreActResNet20, ResNet18, PreActResNet18, WideResNet, ViT
 from .core import seed_everything
 from .cam import CAM_METHODS
 from .budget import BUDGET_MODES, BUDGET_CONTROLS
@@ -34,7 +34,7 @@ BASELINE = {'part': 'at', 'part-t': 'trades', 'part-m': 'mart'} # PART method ->
 CONTROL_METHODS = {f'{m}-{c}': (m, c) for m in BASELINE for c in BUDGET_CONTROLS} # placebo control -> (PART method, control)
 METHODS.update({k: METHODS[m] for k, (m, _) in CONTROL_METHODS.items()}) # part-random, part-t-inverse, ...
 BASELINE.update({k: BASELINE[m] for k, (m, _) in CONTROL_METHODS.items()}) # a control's burn-in is its PART method's
-MODELS = ('smallcnn', 'smallvgg', 'resnet18', 'preactresnet18', 'wrn34-10', 'vit')
+MODELS = ('smallcnn', 'smallvgg', 'smallvgg32', 'preactresnet20', 'resnet18', 'preactresnet18', 'wrn34-10', 'vit')
 
 # %% ../nbs/06_run.ipynb #ff3e17a9
 _PAPER = dict(model='resnet18', eps=8/255, eps_low=7/255, alpha=2/255, steps=10, epochs=80, burn_in=20,
@@ -171,7 +171,7 @@ def _fractions(kw):
 # %% ../nbs/06_run.ipynb #e8a1676b
 def run_options(data:str='mnist5k', # data set: mnist5k (no download), cifar10, svhn, tinyimagenet, or a folder of class sub-folders
                 preset:str=None, # settings for another scale: cpu is CIFAR-10 at CPU scale (SmallVGG, 10,000 images, PGD-5, 12 epochs with 3 of burn-in, one-cycle SGD)
-                model:str=None, # model: smallcnn, smallvgg, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
+                model:str=None, # model: smallcnn, smallvgg, smallvgg32 (twice as wide), preactresnet20, resnet18, preactresnet18, wrn34-10 or vit (32x32 images) [mnist5k: smallcnn, else resnet18]
                 epochs:int=None, # epochs, burn-in included [mnist5k: 10, else 80]
                 burn_in:int=None, # burn-in: the first epochs, trained like AT before PART reweights pixels [mnist5k: 3, else 20]
                 eps:str=None, # budget of important pixels (pixel units), e.g. 8/255 [mnist5k: 0.2, else 8/255]
@@ -289,6 +289,8 @@ def make_model(name:str, # one of `MODELS`
     "A fresh model of `part_nb.models` by its command-line name."
     if name == 'smallcnn': return SmallCNN(num_classes, in_channels)
     if name == 'smallvgg': return SmallVGG(num_classes, in_channels)
+    if name == 'smallvgg32': return SmallVGG(num_classes, in_channels, width=32)
+    if name == 'preactresnet20': return PreActResNet20(num_classes, in_channels)
     if name == 'resnet18': return ResNet18(num_classes, in_channels)
     if name == 'preactresnet18': return PreActResNet18(num_classes, in_channels)
     if name == 'wrn34-10': return WideResNet(34, 10, num_classes, in_channels)
