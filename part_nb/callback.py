@@ -4,13 +4,14 @@
 
 # %% ../nbs/05_callback.ipynb #6ce55a44
 from __future__ import annotations
+import math, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels
+from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels, pixel_units, count, _scalar, eval_mode, check_logits
 from .attack import pgd
 from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
 from .budget import cam_budget, BUDGET_MODES, BUDGET_CONTROLS
@@ -101,11 +102,12 @@ class ATStats(Callback):
 
 # %% ../nbs/05_callback.ipynb #7508c496
 def _check_at(eps, alpha, steps, loss, beta):
-    if not (isinstance(eps, (int, float)) and eps >= 0): raise ValueError(f"`eps` must be a number >= 0, got {eps!r}")
-    if not (isinstance(alpha, (int, float)) and alpha > 0): raise ValueError(f"`alpha` must be a number > 0, got {alpha!r}")
-    if not (isinstance(steps, int) and steps >= 0): raise ValueError(f"`steps` must be an integer >= 0, got {steps!r}")
+    "The attack settings as plain numbers, each checked once where it enters (`pixel_units`, `count`)."
+    eps, alpha, steps = pixel_units(eps, '`eps`'), pixel_units(alpha, '`alpha`', positive=True), count(steps, '`steps`')
     if loss not in AT_LOSSES: raise ValueError(f"Unknown loss {loss!r}; choose one of {AT_LOSSES}")
-    if not (isinstance(beta, (int, float)) and beta >= 0): raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
+    b = _scalar(beta)
+    if b is None or not math.isfinite(b) or b < 0: raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
+    return eps, alpha, steps, float(b)
 
 # %% ../nbs/05_callback.ipynb #df71920d
 class ATCallback(Callback):
@@ -119,7 +121,7 @@ class ATCallback(Callback):
                  loss:str='ce', # 'ce' (AT), 'trades' or 'mart'
                  beta:float=6.0, # weight of the TRADES/MART regulariser
                 ):
-        _check_at(eps, alpha, steps, loss, beta)
+        eps, alpha, steps, beta = _check_at(eps, alpha, steps, loss, beta)
         store_attr('eps,alpha,steps,loss,beta')
         self.stats = ATStats() # statistics of the training batches, lent to the learner for each fit
         self._init_state()
@@ -146,6 +148,7 @@ class ATCallback(Callback):
     def check_batch(self, model:nn.Module, x:Tensor):
         "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
         if x.ndim != 4: raise ValueError(f"{type(self).__name__} needs (B,C,H,W) image batches, got shape {tuple(x.shape)}")
+        with torch.no_grad(), eval_mode(model): check_logits(model(x[:2]), len(x[:2]), type(self).__name__)
 
     def before_batch(self):
         x, y = self.xb[0], self.yb[0]
@@ -186,7 +189,7 @@ class PARTCallback(ATCallback):
                  eps_low:float=7/255, # budget of the other pixels (0 <= eps_low <= eps)
                  alpha:float=2/255, # PGD step size
                  steps:int=10, # PGD steps
-                 burn_in:int=20, # first epochs (fastai's epoch counter) trained with the uniform budget `eps`
+                 burn_in:int=20, # first epochs trained with the uniform budget `eps`, counted across the fits this callback trains
                  cam:str='gradcam', # CAM method: 'gradcam', 'xgradcam', 'layercam' or 'gradcam++'
                  layer:str|nn.Module|None=None, # CAM layer: a name, a module, or None (`model.cam_layer`, else found)
                  mode:str='paper', # budget rule: 'paper', 'reference' (the public code's per-channel 'jet' rule) or 'soft' (rising with the map)
@@ -196,20 +199,40 @@ class PARTCallback(ATCallback):
                  control:str|None=None, # a placebo of the placement: None (PART), 'random', 'inverse' or 'uniform' (see `control_budget`)
                 ):
         super().__init__(eps, alpha, steps, loss, beta)
-        if not (isinstance(eps_low, (int, float)) and 0 <= eps_low <= eps):
-            raise ValueError(f"`eps_low` must be a number in [0, eps={eps}], got {eps_low!r}")
-        if not (isinstance(burn_in, int) and burn_in >= 0): raise ValueError(f"`burn_in` must be an integer >= 0, got {burn_in!r}")
+        eps_low, burn_in = pixel_units(eps_low, '`eps_low`'), count(burn_in, '`burn_in`')
+        if eps_low > self.eps: raise ValueError(f"`eps_low` must be a number in [0, eps={self.eps:g}], got {eps_low:g}")
         if cam not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam!r}; choose one of {CAM_METHODS}")
         if mode not in BUDGET_MODES: raise ValueError(f"Unknown budget mode {mode!r}; choose one of {BUDGET_MODES}")
         if target not in (None, 'label'): raise ValueError(f"`target` must be None (predicted class) or 'label', got {target!r}")
         if control is not None and control not in BUDGET_CONTROLS:
             raise ValueError(f"Unknown control {control!r}; choose one of {BUDGET_CONTROLS}, or None for PART's own placement")
         store_attr('eps_low,burn_in,cam,layer,mode,target,control')
+        self.epochs_done = 0 # epochs trained with this callback, over all its fits
 
     @property
     def reweighting(self)->bool:
         "Whether the current epoch is past the burn-in, so that budgets come from CAMs."
-        return getattr(self.learn, 'epoch', 0) >= self.burn_in
+        # fastai's epoch counter restarts with each fit (`fine_tune` makes two) and `fit(start_epoch=k)` starts at k: the
+        # burn-in counts whichever says more epochs are behind
+        return max(getattr(self.learn, 'epoch', 0), self.epochs_done) >= self.burn_in
+
+    def before_fit(self):
+        super().before_fit()
+        self._fit_epochs, self._fit_reweighted = 0, False
+
+    def after_train(self):
+        self._fit_reweighted |= self.reweighting # this epoch's batches had CAM budgets
+        self.epochs_done, self._fit_epochs = max(self.epochs_done, self.epoch) + 1, self._fit_epochs + 1
+
+    def after_fit(self):
+        super().after_fit()
+        if self._fit_epochs and not self._fit_reweighted: # a PART fit that was all burn-in: plain AT under PART's name
+            left = self.burn_in - self.epochs_done
+            warnings.warn(f"PARTCallback: all {self._fit_epochs} epoch(s) of this fit were burn-in ({self.epochs_done} of burn_in="
+                          f"{self.burn_in} done, counted across fits), so no pixel was reweighted and it trained as "
+                          f"{'AT' if self.loss == 'ce' else self.loss.upper()}; reweighting starts "
+                          f"{'with the next epoch' if left <= 0 else f'after {left} more epoch(s): pass a smaller `burn_in` to start sooner'}",
+                          stacklevel=2)
 
     def check_batch(self, model:nn.Module, x:Tensor):
         "Image batches, the CAM layer and the budget mode are checked on the first batch of a fit, burn-in or not."

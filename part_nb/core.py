@@ -4,6 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3cc3101f
 from __future__ import annotations
+import math, numbers
 from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch import Tensor
@@ -11,7 +12,8 @@ from fastai.torch_core import set_seed
 from fastai.data.transforms import Normalize
 
 # %% auto #0
-__all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'with_normalize', 'find_normalize', 'to_pixels', 'from_pixels']
+__all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'pixel_units', 'count', 'check_logits', 'with_normalize',
+           'find_normalize', 'to_pixels', 'from_pixels']
 
 # %% ../nbs/00_core.ipynb #b8c66443
 def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
@@ -49,6 +51,46 @@ def seed_everything(seed:int=0, # seed for Python, NumPy and torch
     "Seed Python's `random`, NumPy and torch (all devices) with fastai's `set_seed`; optionally ask torch for deterministic algorithms."
     set_seed(seed)
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
+
+# %% ../nbs/00_core.ipynb #2de74ee1
+def _scalar(v):
+    "A Python number from an int, float, NumPy scalar or one-element tensor; None for anything else (bools included)."
+    if isinstance(v, torch.Tensor): v = v.item() if v.numel() == 1 else None
+    elif hasattr(v, 'item') and getattr(v, 'shape', None) == (): v = v.item() # NumPy scalars and 0-d arrays
+    return None if isinstance(v, bool) or not isinstance(v, numbers.Real) else v
+
+def pixel_units(v, # the value given
+                name:str, # its name, as the caller knows it (e.g. '`eps`' or '--eps')
+                positive:bool=False, # refuse 0 too
+               )->float:
+    "`v` as a float if it is a finite number in [0, 1] (> 0 when `positive`), else a one-line `ValueError` with the likely fix."
+    x = _scalar(v)
+    low = 'a number > 0' if positive else 'a number >= 0'
+    if x is None or not math.isfinite(x) or x < 0 or (positive and x == 0): raise ValueError(f"{name} must be {low}, got {v!r}")
+    if x > 1: raise ValueError(f"{name} is in pixel units of images in [0,1], got {x:g} (did you mean {x:g}/255?)")
+    return float(x)
+
+def count(v, # the value given
+          name:str, # its name, as the caller knows it
+          low:int=0, # the smallest value allowed
+         )->int:
+    "`v` as an int if it is a whole number >= `low` (NumPy and tensor integers too), else a one-line `ValueError`."
+    x = _scalar(v)
+    if x is None or not isinstance(x, numbers.Integral) and not (isinstance(x, float) and x.is_integer()) or x < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(x)
+
+# %% ../nbs/00_core.ipynb #1d1bb3c2
+def check_logits(out, # what the model returned for a batch
+                 n:int, # the batch size
+                 who:str='part_nb', # who needs the logits, for the message
+                ):
+    "Fail in one line unless `out` is a (n, classes) tensor of logits."
+    if isinstance(out, Tensor) and out.ndim == 2 and len(out) == n: return out
+    got = (f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list, dict)) else
+           f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else type(out).__name__)
+    raise ValueError(f"{who} needs a model that returns (B, classes) logits, got {got}: wrap the model so that its forward returns "
+                     "the logits alone (e.g. the first element of a tuple)")
 
 # %% ../nbs/00_core.ipynb #c474ff1b
 class _Normalized(nn.Module):

@@ -10,7 +10,7 @@ import pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, Metric
-from .core import unwrap_model, eval_mode, _own_dtype, with_normalize, find_normalize, to_pixels
+from .core import unwrap_model, eval_mode, _own_dtype, with_normalize, find_normalize, to_pixels, pixel_units, check_logits
 from .attack import pgd, fgsm, cw_inf, mma, autoattack
 
 # %% auto #0
@@ -28,9 +28,7 @@ def _parse_attack(name:str)->tuple:
     kind = dict(clean='natural', autoattack='aa').get(m[1], m[1])
     return kind, int(m[2]) if m[2] else _DEFAULT_STEPS.get(kind, 1)
 
-def _check_eps(eps, name='eps'):
-    if not (isinstance(eps, (int, float)) and eps >= 0): raise ValueError(f"`{name}` must be a number >= 0, got {eps!r}")
-    if eps > 1: raise ValueError(f"`{name}` is in pixel units of images in [0,1], got {eps:g} (did you mean {eps:g}/255?)")
+def _check_eps(eps, name='eps', positive=False): return pixel_units(eps, f"`{name}`", positive) # as every entry point checks it
 
 # %% ../nbs/04_evaluate.ipynb #74836ff5
 def run_attack(name:str, # attack name: 'natural', 'fgsm', 'pgd<k>', 'cw<k>', 'mma<k>', 'aa'
@@ -89,10 +87,12 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
                        )->pd.DataFrame: # index: attack names and 'worst-case'; column 'accuracy' in percent
     "Accuracy (%) of `model` on the first `n` examples of `dl` under each of `attacks`, and in the worst case over them."
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
+    if not attacks: raise ValueError("give at least one attack, e.g. attacks=('natural', 'pgd20')")
     for a in attacks: _parse_attack(a) # fail before any work on an unknown name
     parsed = [_parse_attack(a) for a in attacks]
     if len(set(parsed)) != len(parsed): raise ValueError(f"attack names repeat (the same attack twice): {attacks}")
     _check_eps(eps)
+    if alpha is not None: _check_eps(alpha, 'alpha', positive=True)
     if n is not None and n < 1: raise ValueError(f"`n` must be >= 1, got {n}")
     if dl is None:
         if not isinstance(model, Learner): raise ValueError("give the `dl` of examples to evaluate on")
@@ -107,7 +107,7 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
         fwd = _own_dtype(m)
         for x, y in (progress_bar(batches, total=total, leave=False) if progress else batches):
             x, y = to_pixels(x, stats).to(dev), y.to(dev)
-            with torch.no_grad(): logits = fwd(x)
+            with torch.no_grad(): logits = check_logits(fwd(x), len(x), 'evaluate_robustness')
             if len(y) and not 0 <= y.min() <= y.max() < logits.shape[1]: # such a label could never count as correct
                 raise ValueError(f"labels run from {y.min().item()} to {y.max().item()}, but the model gives {logits.shape[1]} classes: "
                                  "evaluate a model made for this data set")
@@ -116,8 +116,9 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
                 x_adv = run_attack(a, m, x, y, eps, alpha, aa_version, seed)
                 with torch.no_grad(): ok = clean if x_adv is x else clean & (fwd(x_adv).argmax(1) == y)
                 correct[a].append(ok.cpu())
+    if not all(correct.values()) or not sum(len(f) for f in next(iter(correct.values()))): # no batch, or only empty ones
+        raise ValueError("no examples to evaluate: `dl` is empty")
     flags = {a: torch.cat(c) for a, c in correct.items()}
-    if not flags or not len(next(iter(flags.values()))): raise ValueError("no examples to evaluate: `dl` is empty")
     flags['worst-case'] = torch.stack(list(flags.values())).all(0)
     df = pd.DataFrame({'accuracy': {a: 100 * f.float().mean().item() for a, f in flags.items()}})
     df.index.name = 'attack'
@@ -196,7 +197,7 @@ class RobustAccuracy(Metric):
                  seed:int=0, # seed of the random starts of each validation pass, drawn from a fork: training's random numbers are untouched
                 ):
         _check_eps(eps)
-        if alpha is not None: _check_eps(alpha, 'alpha')
+        if alpha is not None: _check_eps(alpha, 'alpha', positive=True)
         if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
         if loss not in ('ce', 'cw'): raise ValueError(f"`loss` must be 'ce' or 'cw', got {loss!r}")
         self.eps, self.alpha, self.steps, self.loss, self.normalize = eps, (eps / 4 if alpha is None else alpha), steps, loss, normalize
