@@ -66,7 +66,7 @@ check-sync: $(STAMP)
 # A second environment with only what part_nb needs at run time, at the newest releases that install here (fastai
 # 2.8.12 with fastcore 2.x, torch and torchvision), the way a user adds part_nb to an existing fastai environment:
 # fastai first, then `pip install .` without the dev extras, which must keep that fastai; then the pytest suite
-# (tests/ needs no nbdev). CI runs it after `make test`.
+# (tests/ needs no nbdev; timm, a test dependency, is installed for tests/test_timm.py). CI runs it after `make test`.
 .PHONY: test-runtime
 RT_VENV   := .venv-rt
 RT_BIN    := $(RT_VENV)/bin
@@ -77,13 +77,13 @@ $(RT_STAMP): settings.ini setup.py
 	rm -rf $(RT_VENV)
 	$(PY) -m venv $(RT_VENV)
 	$(RT_BIN)/pip install -q --upgrade pip
-	$(RT_BIN)/pip install -q torch torchvision fastai==$(RT_FASTAI) pytest
+	$(RT_BIN)/pip install -q torch torchvision fastai==$(RT_FASTAI) pytest timm
 	$(RT_BIN)/pip install -q .
 	$(RT_BIN)/python -c "import fastai, fastcore; assert fastai.__version__ == '$(RT_FASTAI)', fastai.__version__; print('runtime env: fastai', fastai.__version__, 'fastcore', fastcore.__version__)"
 	touch $(RT_STAMP)
 
 test-runtime: $(RT_STAMP)
-	$(RT_BIN)/python -c "import importlib.metadata as m; print('runtime env:', ', '.join(f'{p} {m.version(p)}' for p in ('torch', 'torchvision', 'fastai', 'fastcore', 'fasttransform', 'plum-dispatch', 'pyautoattack', 'part_nb')))"
+	$(RT_BIN)/python -c "import importlib.metadata as m; print('runtime env:', ', '.join(f'{p} {m.version(p)}' for p in ('torch', 'torchvision', 'fastai', 'fastcore', 'fasttransform', 'plum-dispatch', 'pyautoattack', 'timm', 'part_nb')))"
 	$(RT_BIN)/python -m pytest -q tests
 
 # The GPU check (bench/gpu_check.py): the `#| cuda` notebook tests, PART-T under to_fp16, the benchmarks with peak CUDA

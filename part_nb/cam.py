@@ -16,36 +16,67 @@ __all__ = ['CAM_METHODS', 'find_cam_layer', 'resolve_cam_layer', 'class_activati
 CAM_METHODS = ('gradcam', 'xgradcam', 'layercam', 'gradcam++')
 
 # %% ../nbs/02_cam.ipynb #1745bd9f
-def _is_map(out): return isinstance(out, torch.Tensor) and out.ndim == 4
+def _is_grid(hw, size):
+    "Can (h,w) be the grid of an HxW image seen through strides: no larger than it, with its aspect ratio up to rounding?"
+    (h, w), (H, W) = hw, size
+    return 1 <= h <= H and 1 <= w <= W and (round(h * W / H) == w or round(w * H / W) == h)
+
+def _channels_last(out, size):
+    "Is a 4-D output laid out (B,h,w,C)? Only where read as (B,C,h,w) it has no grid of a `size` image and read as (B,h,w,C) it has."
+    return not _is_grid(out.shape[-2:], size) and _is_grid(out.shape[1:3], size)
+
+def _to_map(t, size): return t.permute(0, 3, 1, 2) if _channels_last(t, size) else t # (B,K,h,w)
+
+def _is_map(out, n, size=None):
+    "A 4-D output of `n` images; with `size`, one whose grid (channels first or last) can be that of a `size` image."
+    if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[0] == n): return False
+    return size is None or _is_grid(_to_map(out, size).shape[-2:], size)
 
 # %% ../nbs/02_cam.ipynb #533a9f33
 def _is_tokens(out, n): return isinstance(out, torch.Tensor) and out.ndim == 3 and out.shape[0] == n # (B,N,C)
 
-def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper is unwrapped)
-                   x:torch.Tensor, # (B,C,H,W) example input; only `x[:1]` is used
-                  )->nn.Module: # the module whose feature map (or token sequence) a CAM is computed from
-    "The last module to run whose output is a 4-D feature map larger than 1x1 (in a transformer: see `_find_token_layer`), found by a probe."
-    model = unwrap_model(model)
+def _probe(model, x):
+    "Run `model` on `x[:1]` with a hook on every named module: names, {module: (output, its version)}, {module: input}, calls, order."
     names = {m: n for n, m in model.named_modules() if n}
-    outs, calls, order, hooks = {}, Counter(), [], []
+    outs, ins, calls, order, hooks = {}, {}, Counter(), [], []
     def hook(mod, inp, out):
-        outs[mod] = out, getattr(out, '_version', None); calls[mod] += 1; order.append(mod)
+        outs[mod], ins[mod] = (out, getattr(out, '_version', None)), (inp[0] if inp else None)
+        calls[mod] += 1; order.append(mod)
     try:
         for m in names: hooks.append(m.register_forward_hook(hook))
         with eval_mode(model), torch.inference_mode(False), torch.no_grad(): _own_dtype(model)(x[:1].detach().float().clone()) # versioned outputs
     finally:
         for h in hooks: h.remove()
-    last = next((m for m in reversed(order) if _is_map(outs[m][0]) and outs[m][0].shape[-2:].numel() > 1), None)
+    return names, outs, ins, calls, order
+
+def _innermost(m, names, outs, calls):
+    "Of the modules whose output is m's tensor, unchanged since, the innermost that ran once (a shared module is ambiguous)."
+    same = [k for k in outs if outs[k][0] is outs[m][0] and outs[k][1] == outs[m][1] and calls[k] == 1]
+    return max(same, key=lambda k: names[k].count('.'), default=m)
+
+def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper is unwrapped)
+                   x:torch.Tensor, # (B,C,H,W) example input; only `x[:1]` is used
+                  )->nn.Module: # the module whose feature map (or token sequence) a CAM is computed from
+    "The last module to run whose output is a feature map larger than 1x1, outside transformer layers (in a transformer: see `_find_token_layer`), found by a probe."
+    model = unwrap_model(model)
+    names, outs, ins, calls, order = _probe(model, x)
+    size = tuple(x.shape[-2:])
+    in_tokens = tuple(names[m] + '.' for m in outs if _is_tokens(outs[m][0], 1) or _is_tokens(ins[m], 1))
+    def is_map(m): # a grid of the image, not made inside a module that reads or writes tokens (attention, a patch embedding)
+        out = outs[m][0]
+        return _is_map(out, 1, size) and _to_map(out, size).shape[-2:].numel() > 1 and not names[m].startswith(in_tokens)
+    last = next((m for m in reversed(order) if is_map(m)), None)
     after = order[len(order) - order[::-1].index(last):] if last is not None else order
-    if any(_is_tokens(outs[m][0], 1) for m in after): return _find_token_layer(model, x, names, outs, calls, after)
+    if any(_is_tokens(outs[m][0], 1) for m in after):
+        fallback = names[_innermost(last, names, outs, calls)] if last is not None else None
+        return _find_token_layer(model, x, (names, outs, ins, calls), after, fallback)
     if last is None:
-        maps = ', '.join(f"{names[m]} {tuple(outs[m][0].shape[1:])}" for m in dict.fromkeys(order) if _is_map(outs[m][0]))
+        maps = ', '.join(f"{names[m]} {tuple(outs[m][0].shape[1:])}" for m in dict.fromkeys(order) if _is_map(outs[m][0], 1))
         raise ValueError(f"No module of {type(model).__name__} outputs a 4-D feature map larger than 1x1 for inputs of "
                          f"shape {tuple(x.shape[1:])}; 4-D outputs: {maps or 'none'}. Pass `layer`.")
     # the same tensor can leave several nested modules (a block, its Sequential, the body): take the innermost that
     # ran once (a shared module is ambiguous) and whose output was already final (not changed in place afterwards)
-    same = [m for m in outs if outs[m][0] is outs[last][0] and outs[m][1] == outs[last][1] and calls[m] == 1]
-    return max(same, key=lambda m: names[m].count('.'))
+    return _innermost(last, names, outs, calls)
 
 # %% ../nbs/02_cam.ipynb #a84c2fdf
 def resolve_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper is unwrapped)
@@ -98,9 +129,9 @@ def _activation_and_grad(model, layer, x, target):
     "Feature maps of `layer` and the gradient of each image's target score w.r.t. them: (A, dS/dA), both (B,K,h,w)."
     store = []
     def hook(mod, inp, out):
-        if not (_is_map(out) or _is_tokens(out, len(x))):
+        if not (_is_map(out, len(x)) or _is_tokens(out, len(x))):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} outputs {shape}, not a 4-D (B,K,h,w) feature map nor a "
+            raise ValueError(f"The CAM layer {_layer_name(model, layer)!r} outputs {shape}, not a 4-D (B,K,h,w) or (B,h,w,K) feature map nor a "
                              "3-D (B,N,C) token sequence: pass a `layer` that outputs one (a convolutional block; in a vision "
                              "transformer the input norm of a block), or `layer=None` to let `find_cam_layer` choose")
         torch.set_grad_enabled(True) # record the graph from here on only: the backward pass stops at this layer
@@ -120,7 +151,8 @@ def _activation_and_grad(model, layer, x, target):
     finally:
         handle.remove(); torch.set_grad_enabled(grad_mode)
     a, grad = store[-1].detach().float(), grad.float() # float32 maps, also of a float16 model
-    return _token_maps(model, layer, a, grad, x) if a.ndim == 3 else (a, grad)
+    if a.ndim == 3: return _token_maps(model, layer, a, grad, x)
+    return _to_map(a, x.shape[-2:]), _to_map(grad, x.shape[-2:]) # a channels-last (B,h,w,K) map as (B,K,h,w)
 
 # %% ../nbs/02_cam.ipynb #f20b3706
 def _gradcam(a, g):   return (g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True)
@@ -183,7 +215,7 @@ def _token_layout(model, layer, n, size):
     if patch is not None:
         ph, pw = (patch, patch) if isinstance(patch, int) else tuple(patch)[-2:]
         grid = (H // ph, W // pw)
-        if prefix is None: prefix = n - grid[0] * grid[1]
+        if prefix is None or n == grid[0] * grid[1]: prefix = n - grid[0] * grid[1] # patch tokens only (CaiT's blocks before its class token)
     elif prefix is not None and n > prefix: # no patch size: the patch grid has the image's aspect ratio
         h = round(((n - prefix) * H / W) ** 0.5)
         if h and (n - prefix) % h == 0 and h * W == (n - prefix) // h * H: grid = (h, (n - prefix) // h)
@@ -210,6 +242,26 @@ def _token_maps(model, layer, a, g, x):
                          f"token is read. Pass the input of the last attention instead{hint}, or `layer=None`")
     return _tokens_to_map(a, prefix, h, w), _tokens_to_map(g, prefix, h, w)
 
+# %% ../nbs/02_cam.ipynb #6509d28d
+def _embedded(names, outs, ins):
+    "The token tensors of patch embeddings: modules that read a 4-D input and output tokens, with no other tokens made inside them."
+    found = []
+    for m, (out, _) in outs.items():
+        if not (_is_tokens(out, 1) and isinstance(ins[m], torch.Tensor) and ins[m].ndim == 4): continue
+        inner = [k for k in outs if names[k].startswith(names[m] + '.') and _is_tokens(outs[k][0], 1)]
+        if all(outs[k][0] is out for k in inner): found.append(out)
+    return found
+
+def _in_layer(m, names, modules, outs, ins):
+    "Is m's (1,N,C) output made inside a layer: is the nearest module holding it that writes tokens (else reads them) of another shape?"
+    parts, shape = names[m].split('.'), outs[m][0].shape
+    for k in range(len(parts) - 1, 0, -1):
+        holder = modules.get('.'.join(parts[:k]))
+        if holder not in outs: continue
+        stream = next((t for t in (outs[holder][0], ins[holder]) if _is_tokens(t, 1)), None)
+        if stream is not None: return stream.shape != shape
+    return False
+
 # %% ../nbs/02_cam.ipynb #f90ebc9f
 def _patch_gradients(model, x, cands):
     "For each (module, prefix) of `cands`: do the patch tokens of its output move a fixed random projection of what the last layer reads?"
@@ -229,21 +281,26 @@ def _patch_gradients(model, x, cands):
         for h in hooks: h.remove()
     return [g is not None and bool(g[:, p:].any()) for g, (_, p) in zip(grads, cands)]
 
-def _find_token_layer(model, x, names, outs, calls, after):
-    "The last module in `after` whose (1,N,C) output's patch tokens reach what the model's last layer reads."
-    size, cands, bad = tuple(x.shape[-2:]), [], None
+def _find_token_layer(model, x, probe, after, fallback=None):
+    "The last module in `after` whose (1,N,C) output's patch tokens reach what the model's last layer reads, outside layers and patch embeddings."
+    (names, outs, ins, calls), size, cands, bad = probe, tuple(x.shape[-2:]), [], None
+    embedded, modules = _embedded(names, outs, ins), {n: m for m, n in names.items()}
     for m in dict.fromkeys(after):
         out, version = outs[m]
         if not _is_tokens(out, 1) or calls[m] != 1 or out._version != version: continue
+        if any(out is e for e in embedded) or _in_layer(m, names, modules, outs, ins): continue
         try: cands.append((m, _token_layout(model, m, out.shape[1], size)[0]))
         except ValueError: bad = bad or m
+    hint = f" (its last feature map: layer={fallback!r})" if fallback else ''
+    if bad is None and not cands:
+        raise ValueError(f"{type(model).__name__} has no token sequence to take a map from (only its patch embedding's, or ones made "
+                         f"inside a layer): pass `layer`{hint}")
     if not cands:
-        m = bad or next(m for m in after if _is_tokens(outs[m][0], 1))
-        raise ValueError(f"{type(model).__name__} outputs token sequences ({names[m]!r}: {tuple(outs[m][0].shape[1:])} for "
-                         f"{size[0]}x{size[1]} images) and part_nb cannot tell which are patch tokens. {_LAYOUT_HINT}")
+        raise ValueError(f"{type(model).__name__} outputs token sequences ({names[bad]!r}: {tuple(outs[bad][0].shape[1:])} for "
+                         f"{size[0]}x{size[1]} images) and part_nb cannot tell which are patch tokens. {_LAYOUT_HINT}{hint}")
     reach = _patch_gradients(model, x, cands)
     if not any(reach):
-        raise ValueError(f"No token sequence of {type(model).__name__} passes its patch tokens on to the output: pass `layer`")
+        raise ValueError(f"No token sequence of {type(model).__name__} passes its patch tokens on to the output: pass `layer`{hint}")
     last = [m for (m, _), ok in zip(cands, reach) if ok][-1]
     same = [m for m, _ in cands if outs[m][0] is outs[last][0]]
     return max(same, key=lambda m: names[m].count('.'))

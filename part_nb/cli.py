@@ -9,7 +9,7 @@ __all__ = ['part_train', 'part_compare']
 import sys, signal, argparse
 from pathlib import Path
 from fastcore.meta import delegates
-from .run import run_options, train_one, compare, UsageError, TrainingInterrupted, _Terminated
+from .run import run_options, train_one, compare, UsageError, TrainingInterrupted, TrainingDiverged, _Terminated
 from .data import DatasetNotFound
 from .report import summary_markdown, _ATTACK_NAMES
 from .script import call_parse, Param
@@ -24,6 +24,7 @@ def _guard(prog, f):
     "Run `f`; bad arguments, Ctrl-C and SIGTERM become one line on stderr and a non-zero exit (2, 130, 143)."
     old = signal.signal(signal.SIGTERM, _on_sigterm) # a `kill` unwinds like Ctrl-C: the checkpoint stays whole, no temporary file
     try: return f()
+    except TrainingDiverged as e: _fail(prog, str(e), 1) # not a bad argument: the run itself failed
     except (UsageError, DatasetNotFound) as e: _fail(prog, str(e).splitlines()[0] if str(e) else repr(e))
     except TrainingInterrupted as e: _fail(prog, str(e), e.code)
     except _Terminated: _fail(prog, 'terminated (SIGTERM)', 143)

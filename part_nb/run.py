@@ -5,10 +5,12 @@
 # %% auto #0
 __all__ = ['METHODS', 'DATASETS', 'BASELINE', 'CONTROL_METHODS', 'MODELS', 'DEFAULTS', 'PRESETS', 'SETTING_DOCS', 'UsageError',
            'data_kind', 'run_settings', 'fraction', 'run_options', 'make_dls', 'make_model', 'lr_factor',
-           'make_callback', 'make_learner', 'RunLog', 'TrainingInterrupted', 'train_one', 'compare']
+           'make_callback', 'TrainingDiverged', 'make_learner', 'RunLog', 'TrainingInterrupted', 'train_one', 'compare']
 
 # %% ../nbs/06_run.ipynb #71cf10ef
 import os, sys, json, math, time, random, signal, inspect, tempfile, warnings, contextlib
+try: import fcntl # file locks (POSIX); elsewhere an output folder is not locked
+except ImportError: fcntl = None
 from pathlib import Path
 from functools import partial
 import numpy as np, pandas as pd, torch
@@ -64,6 +66,7 @@ def data_kind(data:str, # a data set name or a folder path
              )->str:
     "`data` if it names a known data set, 'folder' for a path, else a `UsageError`."
     if data in DATASETS: return data
+    if not str(data).strip(): raise UsageError(f"--data is empty: choose one of {', '.join(DATASETS)} or give a folder of class sub-folders")
     if _is_folder_arg(data): return 'folder'
     raise UsageError(f"unknown data set {data!r}: choose one of {', '.join(DATASETS)} or give a folder of class sub-folders")
 
@@ -128,6 +131,7 @@ def _check_settings(s):
     for k in ('eps', 'eps_low', 'alpha', 'lr', 'wd', 'mom', 'beta'):
         if not s[k] >= 0: raise UsageError(f"--{k} must be >= 0, got {s[k]}")
     if s['eps_low'] > s['eps']: raise UsageError(f"--eps_low ({s['eps_low']:g}) must not exceed --eps ({s['eps']:g})")
+    if not s['alpha'] > 0: raise UsageError(f"--alpha must be > 0, got {s['alpha']}") # a step of 0 would attack nothing
     for k in ('eps', 'alpha'):
         if s[k] > 1: raise UsageError(f"--{k} is in pixel units of images in [0,1], got {s[k]:g} (did you mean {s[k]:g}/255?)")
     for k in ('epochs', 'bs', 'steps'):
@@ -221,12 +225,29 @@ def _first(dl, n):
     "`dl` over its first `n` items (all when `n` is None)."
     return dl if n is None or n >= len(dl.dataset) else dl.new(dataset=_Subset(dl.dataset, list(range(n))))
 
+def _image_files(path, folders=None):
+    "fastai's `get_image_files` (same files, same order), except that a symbolic link back to a folder above it is refused, not walked forever."
+    path, folders, res = Path(path), L(folders), []
+    above = {str(path): {os.path.realpath(path)}} # folder -> the real folders from the top down to it
+    for i, (p, d, f) in enumerate(os.walk(path, followlinks=True)):
+        d[:] = [o for o in d if o in folders] if folders and i == 0 else [o for o in d if not o.startswith('.')]
+        for o in d:
+            real = os.path.realpath(os.path.join(p, o))
+            if real in above[p]: raise UsageError(f"{os.path.join(p, o)} links back to {real}, a folder above it: remove that symbolic link")
+            above[os.path.join(p, o)] = above[p] | {real}
+        if folders and i == 0 and '.' not in folders: continue
+        res += [Path(p)/n for n in f if not n.startswith('.') and f'.{n.split(".")[-1].lower()}' in image_extensions]
+    return L(res)
+
 def _unreadable(files):
-    "(file, reason) of the image files that cannot be decoded (truncated, empty, not an image)."
+    "(file, reason) of the image files that cannot be decoded (truncated, empty, not an image) or that PIL would read wrongly."
     bad = []
     for f in files:
         try:
-            with PIL.Image.open(f) as im: im.load()
+            with PIL.Image.open(f) as im:
+                im.load()
+                # 16-bit and float images: fastai converts them to 8-bit RGB by clipping, so nearly every pixel would be white
+                if im.mode.startswith(('I', 'F')): bad.append((f, f"mode {im.mode}: 16-bit or float pixels; convert it to 8 bits"))
         except Exception as e: bad.append((f, str(e).splitlines()[0] if str(e) else type(e).__name__))
     return bad
 
@@ -235,7 +256,7 @@ def _folder_dls(path, bs, seed, size, split='random', valid_pct=0.2):
     path = Path(path).expanduser()
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK): raise UsageError(f"cannot read the folder {path}")
     train, valid = split.split('/') if split != 'random' else (None, None)
-    files = get_image_files(path, folders=[train, valid] if train else None)
+    files = _image_files(path, folders=[train, valid] if train else None)
     classes = {f.parent.name for f in files}
     if len(files) < 2 or len(classes) < 2:
         raise UsageError(f"{path} holds {len(files)} image(s) in {len(classes)} class sub-folder(s); need images in at least 2 sub-folders")
@@ -248,7 +269,7 @@ def _folder_dls(path, bs, seed, size, split='random', valid_pct=0.2):
         raise UsageError(f"{len(bad)} image file(s) in {path} cannot be read: " + ', '.join(f"{f} ({why})" for f, why in bad[:3]) + more
                          + ": remove or replace them")
     splitter = GrandparentSplitter(train_name=train, valid_name=valid) if train else RandomSplitter(valid_pct, seed=seed)
-    db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=partial(get_image_files, folders=[train, valid] if train else None),
+    db = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=partial(_image_files, folders=[train, valid] if train else None),
                    get_y=parent_label, splitter=splitter, item_tfms=Resize(size))
     return db.dataloaders(path, bs=bs)
 
@@ -276,6 +297,9 @@ def _check_sizes(s, n_train, n_valid):
     "A run trains and evaluates on the numbers of images its settings say, or stops here."
     for k, n in (('n_train', n_train), ('n_valid', n_valid)):
         if s[k] is not None and n < s[k]: raise UsageError(f"--{k} {s[k]}: {s['data']} has only {n} {k[2:]} images here")
+    if n_valid < 1:
+        why = f" (the random 20% of its {n_train} images)" if s['split'] == 'random' else ''
+        raise UsageError(f"{s['data']} gives no validation images{why}: add images, or give it train/ and valid/ sub-folders")
     if n_train < s['bs']: # fastai drops the last partial batch: no step would be taken
         raise UsageError(f"{s['data']} has {n_train} training images, fewer than the batch size {s['bs']}: pass --bs {n_train} or less")
     if s['n_eval'] is not None and n_valid < s['n_eval']:
@@ -349,6 +373,22 @@ def _opt_func(s):
     if s['opt'] == 'sgd': return partial(SGD, mom=s['mom'], decouple_wd=False)
     return partial(Adam, mom=s['mom'], sqr_mom=0.999, eps=1e-8, decouple_wd=False) # torch.optim.Adam's defaults
 
+class TrainingDiverged(UsageError):
+    "The loss or the weights of a run became NaN or infinite: the run stops, and nothing is evaluated or reported."
+    def __init__(self, msg): super().__init__(msg); self.msg = msg # fastai prefixes the arguments of errors raised in callbacks
+
+class _StopIfDiverged(Callback):
+    "Stop at the first non-finite training loss, and before a checkpoint with non-finite weights is written."
+    order = 64 # after the attack callback's loss terms, before `RunLog` saves the epoch
+    def after_loss(self):
+        if self.training and not torch.isfinite(self.learn.loss_grad).all(): self._stop(f"the training loss became {self.loss.item()}")
+    def after_epoch(self):
+        bad = next((n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()), None)
+        if bad is not None: self._stop(f"the weights of {bad} became non-finite")
+    def _stop(self, what):
+        raise TrainingDiverged(f"training diverged: {what} in epoch {self.epoch + 1} (batch {self.iter + 1}, lr {self.opt.hypers[-1]['lr']:g}); "
+                               "nothing was evaluated or reported: lower --lr and start the run again")
+
 def make_learner(s:dict, # settings from `run_settings`
                  dls:DataLoaders, # from `make_dls`
                  model:nn.Module, # from `make_model`
@@ -357,7 +397,7 @@ def make_learner(s:dict, # settings from `run_settings`
     "A fastai `Learner` for the run: the method's callback, the optimiser and the paper's lr steps."
     sched = ParamScheduler(_schedule(s))
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=_opt_func(s), lr=s['lr'], wd=s['wd'],
-                   wd_bn_bias=True, metrics=accuracy, cbs=[make_callback(s), sched] + list(cbs or []))
+                   wd_bn_bias=True, metrics=accuracy, cbs=[make_callback(s), sched, _StopIfDiverged()] + list(cbs or []))
 
 # %% ../nbs/06_run.ipynb #7154e4ac
 def _atomic_save(obj, fn:Path):
@@ -569,6 +609,25 @@ def _load(learn, log, ck, fn):
     log.smooth = ck.get('smooth_loss')
     return ck['epoch']
 
+_LOCK = '.part_nb.lock' # in an output folder while a run or a comparison writes there
+
+@contextlib.contextmanager
+def _holding(out:Path):
+    "Hold the output folder `out` for this process: a second writer is refused while this one runs; the lock dies with its process."
+    out, made = Path(out), not Path(out).exists()
+    _prepare_out(out)
+    f = open(out/_LOCK, 'a+')
+    try:
+        if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB) # released by the kernel if the process is killed
+    except OSError:
+        f.seek(0); pid = f.read().strip(); f.close()
+        raise UsageError(f"{out} is in use by another run{f' (process {pid})' if pid else ''}: wait until it ends, or choose another --out") from None
+    f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+    try: yield
+    finally:
+        if made and {p.name for p in out.iterdir()} == {_LOCK}: (out/_LOCK).unlink(); out.rmdir() # failed before writing anything
+        f.close()
+
 # %% ../nbs/06_run.ipynb #1241c344
 def _in_channels(s): return 1 if s['kind'] == 'mnist5k' else 3
 
@@ -603,15 +662,25 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m; or 
     if not resume and not overwrite and _holds_run(out):
         raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
                          "--overwrite, or choose another --out")
-    spec = _parse_interrupt(interrupt)
+    spec, keep = _parse_interrupt(interrupt), tuple(keep or ())
+    never = [k for k in keep if not (isinstance(k, int) and 0 <= k <= s['epochs'])]
+    if never: raise UsageError(f"--keep {never[0]}: the run has epochs 1 to {s['epochs']} (0 is its start): keep one of those")
     dls = make_dls(s, progress) # everything is checked before the folder is made or touched
     if 'aa' in {_attack_kind(a)[0] for a in s['attacks']} and dls.c < 4:
         raise UsageError(f"AutoAttack's targeted attacks need at least 4 classes, {s['data']} has {dls.c}: leave out --autoattack/aa")
     _check_model(s, dls)
     seed_everything(s['seed']); dls.train.rng = random.Random(s['seed'])
     model = make_model(s['model'], dls.c, _in_channels(s))
-    log = RunLog(out/'checkpoint.pth', settings=s, interrupt=spec, keep=tuple(keep or ()))
+    log = RunLog(out/'checkpoint.pth', settings=s, interrupt=spec, keep=keep)
     learn = make_learner(s, dls, model, cbs=[log])
+    with _holding(out): # a second run into the same folder is refused from here until this one ends
+        if not resume and not overwrite and _holds_run(out): # another run may have finished there since the check above
+            raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
+                             "--overwrite, or choose another --out")
+        return _train(learn, log, s, out, resume, overwrite, init_from, progress, spec)
+
+def _train(learn, log, s, out, resume, overwrite, init_from, progress, spec):
+    "The part of `train_one` that writes to `out`: load the checkpoint to continue from, train, evaluate, write the files."
     start = (_resume(learn, log, out/'checkpoint.pth', s) if resume else
              _init_from(learn, log, init_from, s) if init_from else 0)
     log.start = start
@@ -624,8 +693,9 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m; or 
         with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
             if start < s['epochs']: learn.fit(s['epochs'], s['lr'], start_epoch=start)
     except KeyboardInterrupt as e: raise _interrupted(e, s, log, getattr(learn, 'epoch', start)) from None
+    except TrainingDiverged as e: raise TrainingDiverged(e.msg) from None # one line, without fastai's prefix
     try:
-        _atomic_save(model.state_dict(), out/'model.pth')
+        _atomic_save(learn.model.state_dict(), out/'model.pth')
         return _finish(learn, s, out, log.history, progress, spec)
     except KeyboardInterrupt as e: raise _interrupted(e, s, log, 'evaluation') from None
 
@@ -684,6 +754,10 @@ def compare(methods=('at', 'part'), # methods to train, see `METHODS`
         used = [f"{m}-seed{sd}/" for m, sd, _ in plan if _holds_run(out/f'{m}-seed{sd}')] + (['REPORT.md'] if (out/'REPORT.md').exists() else [])
         if used: raise UsageError(f"{out} already holds a comparison ({', '.join(used[:3])}): continue it with --resume, replace it "
                                   "with --overwrite, or choose another --out")
+    with _holding(out): return _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, interrupt, settings)
+
+def _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, interrupt, settings):
+    "The part of `compare` that writes to `out`: train (or reuse) every run, then the report."
     b = plan[0][2]['burn_in']
     shared = {BASELINE[m] for m in methods if share_burn_in and b and BASELINE.get(m) in methods}
     rows = []

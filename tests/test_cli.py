@@ -90,6 +90,9 @@ def cli(fn, *args):
     (['--epochs', '2', '--burn_in', '2'], 'must be smaller than --epochs'),
     (['--n_train', '5000'], 'n_train'),
     (['--size', '32'], '--size resizes the images of a folder'),
+    (['--data', ''], '--data is empty'), # not the current folder
+    (['--alpha', '0'], '--alpha must be > 0'), # named as the option, not as the callback's argument
+    (['--epochs', '2', '--burn_in', '1', '--keep', '5'], '--keep 5: the run has epochs 1 to 2'), # a checkpoint that would never be kept
 ])
 def test_bad_arguments(tmp_path, capsys, args, msg):
     (tmp_path/'a_file').write_text('not a folder'); (tmp_path/'empty').mkdir()
@@ -120,8 +123,8 @@ def test_bad_folder_arguments(tmp_path, capsys, args, msg):
 def test_bad_arguments_console(tmp_path):
     "The installed command: one line on stderr, exit code 2, nothing written."
     r = run('part_train', '--method', 'nope', '--out', tmp_path/'run')
-    assert r.returncode == 2 and _error_line(r.stderr) == "part_train: error: unknown method 'nope': choose one of at, part, trades, part-t, mart, part-m, "
-                                                                     "or a placebo control of a PART method (part-random, part-inverse, part-uniform, part-t-random, ...)"
+    assert r.returncode == 2 and _error_line(r.stderr) == ("part_train: error: unknown method 'nope': choose one of at, part, trades, "
+        "part-t, mart, part-m, or a placebo control of a PART method (part-random, part-inverse, part-uniform, part-t-random, ...)")
     assert not (tmp_path/'run').exists()
 
 def test_resume_after_interrupt(tmp_path):
@@ -334,3 +337,53 @@ def test_no_futurewarning():
     r = subprocess.run(_cmd('part_train') + ['--help'], capture_output=True, text=True, timeout=300,
                        env={k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'})
     assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr
+
+
+def _wait_for_epoch(p, ck, k=1, limit=180):
+    "Wait until the run `p` has checkpointed `k` epochs in `ck`; the epochs done."
+    t0 = time.time()
+    def done():
+        try: return torch.load(ck, weights_only=True)['epoch']
+        except (OSError, RuntimeError, EOFError): return 0
+    while done() < k and time.time() - t0 < limit and p.poll() is None: time.sleep(0.2)
+    return done()
+
+def test_second_writer_refused(tmp_path):
+    "Two runs into one --out: the second is refused while the first holds it, whatever its flags; a killed run leaves no stuck lock."
+    out = tmp_path/'run'
+    p = start('part_train', '--method', 'at', '--epochs', '1000', '--out', out, *TINY)
+    try:
+        assert _wait_for_epoch(p, out/'checkpoint.pth') >= 1, p.communicate()[1]
+        for flags in (['--overwrite'], ['--resume']): # either would rewrite the files of the run in progress
+            r = run('part_train', '--method', 'at', '--epochs', '1000', '--out', out, *flags, *TINY)
+            assert r.returncode == 2 and 'is in use by another run (process ' in _error_line(r.stderr), r.stderr
+        assert p.poll() is None # the first run goes on, its folder untouched
+        p.send_signal(signal.SIGKILL); p.wait(timeout=60)
+    finally: p.kill()
+    k = torch.load(out/'checkpoint.pth', weights_only=True)['epoch']
+    r = run('part_train', '--method', 'at', '--epochs', k + 1, '--out', out, '--resume', *TINY) # the lock died with its process
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out/'metrics.json').read_text())['epochs'][-1]['epoch'] == k
+
+def test_started_together(tmp_path):
+    "Two runs started at the same moment into one --out: one trains, the other is refused; neither loses anything."
+    out = tmp_path/'run'
+    ps = [start('part_train', '--method', 'at', '--epochs', '2', '--burn_in', '1', '--out', out, *TINY) for _ in range(2)]
+    try: res = [p.communicate(timeout=300) for p in ps]
+    finally:
+        for p in ps: p.kill()
+    codes = sorted(p.returncode for p in ps)
+    assert codes == [0, 2], res
+    err = next(e for p, (_, e) in zip(ps, res) if p.returncode == 2)
+    assert 'is in use by another run' in err or 'already holds a run' in err, err
+    m = json.loads((out/'metrics.json').read_text())
+    assert [e['epoch'] for e in m['epochs']] == [0, 1] and (out/'model.pth').exists()
+
+def test_diverged_run_is_not_a_result(tmp_path):
+    "A run whose weights become NaN stops with one line and exit code 1; no model, metrics or report is written."
+    out = tmp_path/'run'
+    r = run('part_train', '--method', 'part', '--epochs', '2', '--burn_in', '1', '--lr', 'inf', '--out', out, *TINY)
+    assert r.returncode == 1, r.stderr
+    line = _error_line(r.stderr)
+    assert line.startswith('part_train: error: training diverged: ') and 'lower --lr' in line, line
+    for f in ('model.pth', 'metrics.json', 'robustness.md'): assert not (out/f).exists(), f
