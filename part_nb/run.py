@@ -616,17 +616,23 @@ def _holding(out:Path):
     "Hold the output folder `out` for this process: a second writer is refused while this one runs; the lock dies with its process."
     out, made = Path(out), not Path(out).exists()
     _prepare_out(out)
-    f = open(out/_LOCK, 'a+')
-    try:
-        if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB) # released by the kernel if the process is killed
-    except OSError:
-        f.seek(0); pid = f.read().strip(); f.close()
-        raise UsageError(f"{out} is in use by another run{f' (process {pid})' if pid else ''}: wait until it ends, or choose another --out") from None
+    fn = out/_LOCK
+    while True:
+        f = open(fn, 'a+')
+        try:
+            if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB) # released by the kernel if the process is killed
+        except OSError:
+            f.seek(0); pid = f.read().strip(); f.close()
+            raise UsageError(f"{out} is in use by another run{f' (process {pid})' if pid else ''}: wait until it ends, or choose another --out") from None
+        try: same = os.fstat(f.fileno()).st_ino == os.stat(fn).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        f.close() # the file was removed by a run that ended meanwhile: lock the one that is there now
     f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
     try: yield
     finally:
-        if made and {p.name for p in out.iterdir()} == {_LOCK}: (out/_LOCK).unlink(); out.rmdir() # failed before writing anything
-        f.close()
+        fn.unlink(missing_ok=True); f.close() # removed while held, so a waiting process sees that its file is gone
+        if made and not any(out.iterdir()): out.rmdir() # failed before writing anything
 
 # %% ../nbs/06_run.ipynb #1241c344
 def _in_channels(s): return 1 if s['kind'] == 'mnist5k' else 3
