@@ -561,6 +561,16 @@ def _load_timing(a):
 
 # ---------------------------------------------------------------- main
 
+def run_jobs(jobs, workers):
+    "Run the jobs `workers` at a time (bench_accuracy's runner); on Ctrl-C say how to continue and exit 130."
+    print(f"{len(jobs)} runs: {', '.join(sorted(jobs, key=lambda n: (jobs[n]['priority'], n)))}", flush=True)
+    try: return BA.run_all(jobs, workers)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
+              "the same command continues from there", flush=True)
+        sys.exit(130)
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--archive', type=Path, default=ARCHIVE, help='CIFAR-10 archive or folder [../shared/data/cifar10-jpeg.tgz]')
@@ -608,12 +618,7 @@ def main(argv=None):
     jobs, sweep = plan(a)
     if a.report: return report(jobs, sweep, a)
     if not a.quick and _load_timing(a) is None: time_models(a)
-    print(f"{len(jobs)} runs: {', '.join(sorted(jobs, key=lambda n: (jobs[n]['priority'], n)))}", flush=True)
-    try: results = BA.run_all(jobs, a.workers)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
-              "the same command continues from there", flush=True)
-        sys.exit(130)
+    results = run_jobs(jobs, a.workers)
     report(jobs, sweep, a)
     if any(r is None for r in results.values()): sys.exit(1)
 

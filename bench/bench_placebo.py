@@ -226,12 +226,7 @@ def main(argv=None):
     BC._interruptible()
     jobs, groups = plan(a, base)
     if a.report: return report(jobs, groups, a)
-    print(f"{len(jobs)} runs: {', '.join(sorted(jobs, key=lambda n: (jobs[n]['priority'], n)))}", flush=True)
-    try: results = BA.run_all(jobs, a.workers)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
-              "the same command continues from there", flush=True)
-        sys.exit(130)
+    results = BC.run_jobs(jobs, a.workers)
     report(jobs, groups, a)
     if any(r is None for r in results.values()): sys.exit(1)
 

@@ -14,7 +14,7 @@ from fastai.callback.training import GradientAccumulation
 from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels, pixel_units, count, _scalar, eval_mode, check_logits
 from .attack import pgd
 from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
-from .budget import cam_budget, BUDGET_MODES, BUDGET_CONTROLS
+from .budget import cam_budget, BUDGET_MODES, _check_control
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATStats', 'ATCallback', 'PARTCallback']
@@ -204,8 +204,7 @@ class PARTCallback(ATCallback):
         if cam not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam!r}; choose one of {CAM_METHODS}")
         if mode not in BUDGET_MODES: raise ValueError(f"Unknown budget mode {mode!r}; choose one of {BUDGET_MODES}")
         if target not in (None, 'label'): raise ValueError(f"`target` must be None (predicted class) or 'label', got {target!r}")
-        if control is not None and control not in BUDGET_CONTROLS:
-            raise ValueError(f"Unknown control {control!r}; choose one of {BUDGET_CONTROLS}, or None for PART's own placement")
+        _check_control(control)
         store_attr('eps_low,burn_in,cam,layer,mode,target,control')
         self.epochs_done = 0 # epochs trained with this callback, over all its fits
 
