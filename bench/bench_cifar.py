@@ -37,7 +37,8 @@ import bench_accuracy as BA # the runner (subprocesses, resume, reuse) of the MN
 from _common import PAIRS, BASELINE, as_json, write_json, mean_std, paired_diffs, paired_t, cell, replace_section
 
 ROOT = BENCH.parent
-ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
+from part_nb.testing import cifar10_archive
+ARCHIVE = cifar10_archive() # ../shared/data/cifar10-jpeg.tgz, or None
 OUT = BENCH/'cifar' # committed: a study that spans sessions continues from what is here
 ATTACKS = ('natural', 'pgd20', 'cw', 'mma')
 AA_ATTACKS = ATTACKS + ('aa',)
@@ -603,7 +604,7 @@ def parse(argv=None):
     a.out = a.out or (BENCH/'out'/'cifar-quick' if a.quick else OUT)
     a.plot = a.out/'tradeoff_cifar.png' if a.quick else BENCH/'tradeoff_cifar.png'
     a.cams = a.out/'cams_cifar.png' if a.quick else BENCH/'cams_cifar.png'
-    a.archive = a.archive.resolve()
+    a.archive = a.archive.resolve() if a.archive else None
     return a
 
 
@@ -613,7 +614,7 @@ def main(argv=None):
     if a._job: return job_main(a._job)
     _interruptible()
     if a.time_models: return time_models(a)
-    if not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
+    if a.archive is None or not a.archive.exists(): sys.exit(f"bench_cifar: no CIFAR-10 archive at {a.archive}: pass --archive path/to/cifar10-jpeg.tgz")
     migrate(a.out, checkpoints=not a.report)
     jobs, sweep = plan(a)
     if a.report: return report(jobs, sweep, a)

@@ -17,6 +17,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from _common import write_json, mean_std, replace_section, machine_info
+from part_nb.testing import cifar10_archive
 
 ROOT = BENCH.parent
 RUNS = BENCH/'cifar'/'runs'
@@ -75,11 +76,12 @@ def train_burn_in(model, seed, a):
     --questions c --network <model>` continues the same run (same settings, same schedule) from its checkpoint."""
     import bench_cifar as BC
     from part_nb.run import train_one, TrainingInterrupted
+    from part_nb.testing import Interrupt # stops the run right after the burn-in's checkpoint, as Ctrl-C would
     base = BC.parse(['--archive', str(a.archive)])
     out = RUNS/f'at-{model}-seed{seed}'
     if (out/f'checkpoint-epoch{base.burn_in}.pth').exists(): return
     t = time.perf_counter()
-    try: train_one('at', 'cifar10', out=out, overwrite=True, progress=False, keep=(base.burn_in,), interrupt=f'epoch{base.burn_in}',
+    try: train_one('at', 'cifar10', out=out, overwrite=True, progress=False, keep=(base.burn_in,), cbs=[Interrupt(f'epoch{base.burn_in}')],
                    **BC.train_kw(base, seed, model=model))
     except TrainingInterrupted: pass # stopped, as asked, after the burn-in's checkpoint
     print(f"at-{model}-seed{seed}: {base.burn_in} epochs of AT in {time.perf_counter() - t:.0f} s", flush=True)
@@ -149,7 +151,7 @@ def section(c):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--archive', type=Path, default=ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz')
+    p.add_argument('--archive', type=Path, default=cifar10_archive())
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--n', type=int, default=500, help='test images')
     p.add_argument('--steps', type=int, default=16, help='slices of the deletion curves')
@@ -165,7 +167,7 @@ def main(argv=None):
         c = json.loads((BENCH/'cifar'/'faithfulness.json').read_text())
         replace_section(BENCH/'RESULTS.md', SECTION, section(c))
         return c
-    if not a.archive.exists(): sys.exit(f"bench_faithfulness: no CIFAR-10 archive at {a.archive}")
+    if a.archive is None or not a.archive.exists(): sys.exit(f"bench_faithfulness: no CIFAR-10 archive at {a.archive}: pass --archive")
     rows = measure(a)
     c = dict(command=' '.join(['.venv/bin/python', 'bench/bench_faithfulness.py'] + (argv if argv is not None else sys.argv[1:])),
              date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), machine=machine_info(), n=a.n, steps=a.steps,

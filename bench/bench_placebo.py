@@ -221,8 +221,8 @@ def parse(argv=None):
 def main(argv=None):
     a = parse(argv)
     warnings.filterwarnings('ignore', category=FutureWarning)
-    base = BC.parse(['--archive', str(a.archive)]) # bench_cifar's settings, so that shared runs are the same runs
-    if not base.archive.exists(): sys.exit(f"bench_placebo: no CIFAR-10 archive at {base.archive}: pass --archive path/to/cifar10-jpeg.tgz")
+    base = BC.parse(['--archive', str(a.archive)] if a.archive else []) # bench_cifar's settings, so that shared runs are the same runs
+    if base.archive is None or not base.archive.exists(): sys.exit(f"bench_placebo: no CIFAR-10 archive at {base.archive}: pass --archive path/to/cifar10-jpeg.tgz")
     BC._interruptible()
     jobs, groups = plan(a, base)
     if a.report: return report(jobs, groups, a)

@@ -26,7 +26,8 @@ from _common import replace_section, write_json, machine_info
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-ARCHIVE = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
+from part_nb.testing import cifar10_archive
+ARCHIVE = cifar10_archive() # ../shared/data/cifar10-jpeg.tgz, or None
 OUT = BENCH/'vit'/'runs' # committed, like bench/cifar/runs: a later session on another machine continues the study
 RESULT = BENCH/'vit.json'
 # Sized from the pilot (`--pilot`, in vit.json): a run of one AT epoch on 1,024 images took 16.7 CPU seconds with the
@@ -144,6 +145,7 @@ def main():
     p.add_argument('--report', action='store_true', help="only rewrite RESULTS.md's ViT section from bench/vit.json")
     a = p.parse_args()
     if a.report: return write_section(_read())
+    if a.archive is None or not a.archive.exists(): sys.exit(f"bench_vit: no CIFAR-10 archive at {a.archive}: pass --archive")
     import torch
     torch.set_num_threads(1) # one core, as the figures say
     a.load0 = _load()

@@ -13,6 +13,7 @@ from .run import run_options, train_one, compare, UsageError, TrainingInterrupte
 from .data import DatasetNotFound
 from .report import summary_markdown, _ATTACK_NAMES
 from .script import call_parse, Param
+from .testing import Interrupt
 
 # %% ../nbs/08_cli.ipynb #1f94b35b
 def _fail(prog, msg, code=2):
@@ -38,6 +39,12 @@ def _summary_line(prog, m, out):
     return f"{prog}: {m['method']} on {m['data']}: {accs}" + (f"; {t:.1f} s/epoch" if t else '') + \
            f"; files in {out}/ (model.pth, metrics.json, robustness.md, curves.png, cams.png)"
 
+def _faults(interrupt):
+    "The fault injection of the hidden option `--interrupt` (tests): a `part_nb.testing.Interrupt`, checked like any option."
+    if interrupt is None: return None
+    try: return [Interrupt(interrupt)]
+    except ValueError as e: raise UsageError(f"--interrupt: {e}") from None
+
 # %% ../nbs/08_cli.ipynb #3c36cb1f
 @call_parse
 @delegates(run_options)
@@ -48,14 +55,14 @@ def part_train(method:str='part', # at, part, trades, part-t, mart or part-m; or
                overwrite:bool=False, # replace the run that --out already holds (without it, such an --out is refused)
                keep:list[int]=None, # also keep the checkpoints of these epochs, as checkpoint-epoch<n>.pth in --out
                init_from:str=None, # a PART run starts from its baseline's checkpoint at the end of the burn-in, e.g. runs/at-cifar10-seed0/checkpoint-epoch20.pth of `part_train --method at --keep 20`
-               interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the run itself, see `train_one`
+               interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the run itself, see `part_nb.testing.Interrupt`
                **kwargs, # the options of `run_options`
               ):
     "Train one robust model (AT, PART, TRADES, PART-T, MART or PART-M), evaluate it, and write weights, report and pictures."
     def run():
         kw = run_options(**kwargs)
         dest = Path(out or f"runs/{method}-{Path(str(kw['data'])).name}-seed{seed}")
-        return dest, train_one(method, out=dest, seed=seed, resume=resume, overwrite=overwrite, interrupt=interrupt,
+        return dest, train_one(method, out=dest, seed=seed, resume=resume, overwrite=overwrite, cbs=_faults(interrupt),
                                keep=keep or (), init_from=init_from, **kw)
     dest, m = _guard('part_train', run)
     print(_summary_line('part_train', m, dest))
@@ -68,11 +75,11 @@ def part_compare(methods:list[str]=('at', 'part'), # methods to compare, e.g. at
                  out:str='runs/compare', # output folder: REPORT.md, tradeoff.png and one sub-folder per run
                  resume:bool=False, # reuse finished runs in --out and continue interrupted ones
                  overwrite:bool=False, # replace the runs and report that --out already holds
-                 interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the first run itself, see `train_one`
+                 interrupt:Param(argparse.SUPPRESS, str)=None, # (hidden, for tests) signal the first run itself, see `part_nb.testing.Interrupt`
                  **kwargs, # the options of `run_options`
                 ):
     "Train several methods with the same seeds and settings; write REPORT.md (table mean ± std, settings, time per epoch, trade-off plot)."
-    summary = _guard('part_compare', lambda: compare(methods, seeds, out=out, resume=resume, overwrite=overwrite, interrupt=interrupt,
+    summary = _guard('part_compare', lambda: compare(methods, seeds, out=out, resume=resume, overwrite=overwrite, cbs=_faults(interrupt),
                                                      **run_options(**kwargs)))
     print(summary_markdown(summary))
     print(f"part_compare: report in {Path(out)/'REPORT.md'} (trade-off plot {Path(out)/'tradeoff.png'})")

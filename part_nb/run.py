@@ -429,20 +429,10 @@ def _attack_callback(learn):
     "The `ATCallback` (or `PARTCallback`) of `learn`, or None."
     return next((c for c in learn.cbs if isinstance(c, ATCallback)), None)
 
-_SIGNALS = {'INT': signal.SIGINT, 'TERM': signal.SIGTERM, 'KILL': getattr(signal, 'SIGKILL', signal.SIGTERM)}
-
-def _parse_interrupt(spec):
-    "(where, signal) of a test interruption such as 'epoch1' (after epoch 1's checkpoint), 'epoch1.batch2', 'eval', 'report:TERM'."
-    if spec is None: return None
-    where, _, sig = str(spec).partition(':')
-    return where, _SIGNALS[sig or 'INT']
-
-def _interrupt(spec, where):
-    "Interrupt this process as `spec` says when it names `where` (tests only): Ctrl-C as Python's default handler does, other signals sent."
-    if spec is None or spec[0] != where: return
-    # raised, not sent: a process started in the background of a shell inherits an ignored SIGINT, and a real Ctrl-C is what is simulated
-    if spec[1] == signal.SIGINT: raise KeyboardInterrupt
-    os.kill(os.getpid(), spec[1])
+def _announce(learn, event:str):
+    "Call `event` on the callbacks of `learn` that define it: the points of a run after `fit` (fastai's events end with the fit)."
+    for cb in learn.cbs:
+        if any(event in vars(k) for k in type(cb).__mro__): getattr(cb, event)() # defined by its class, not found through `learn`
 
 class RunLog(Callback):
     "Records each epoch's metrics (with the attack callback's `adv_acc` and `important_px`) and time, and writes an atomic checkpoint at the start of a fit and at the end of every epoch."
@@ -450,7 +440,6 @@ class RunLog(Callback):
     def __init__(self, fn:Path|None=None, # checkpoint file (no checkpoint when None)
                  settings:dict=None, # saved in the checkpoint to check a resumed run
                  history:list=None, # records of the epochs already done
-                 interrupt:tuple|None=None, # (where, signal) from `_parse_interrupt`: the run signals itself there (for tests)
                  keep:tuple=(), # also keep the checkpoints of these epochs, as `checkpoint-epoch<n>.pth` next to `fn`
                 ):
         store_attr(but='history'); self.history, self.saved_epoch, self.start, self.smooth = list(history or []), None, 0, None
@@ -464,8 +453,6 @@ class RunLog(Callback):
         if self.fn is not None and not Path(self.fn).exists(): self.save(self.start)
 
     def before_epoch(self): self._t0, self._trained = time.perf_counter(), False
-    def before_batch(self):
-        if self.training: _interrupt(self.interrupt, f'epoch{self.epoch}.batch{self.iter}')
     def after_train(self): self._t_train, self._trained = time.perf_counter() - self._t0, True
     def after_epoch(self):
         if not self._trained: return # an epoch skipped by `fit(start_epoch=...)`
@@ -477,7 +464,6 @@ class RunLog(Callback):
         rec.update(lr=float(self.opt.hypers[-1]['lr']), time_train=self._t_train, time_epoch=time.perf_counter() - self._t0)
         self.history.append(rec)
         self.save(self.epoch + 1)
-        _interrupt(self.interrupt, f'epoch{self.epoch + 1}')
 
     def save(self, epoch:int):
         "Checkpoint: weights, optimiser state, next epoch to run, history, smoothed loss, callback and RNG state."
@@ -657,7 +643,7 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m; or 
               progress:bool=True, # fastai's progress bars during training and evaluation
               keep:tuple=(), # also keep the checkpoints of these epochs (`checkpoint-epoch<n>.pth` in `out`)
               init_from:str|Path|None=None, # a PART run starts from its baseline's `checkpoint-epoch<burn_in>.pth`
-              interrupt:str|None=None, # (tests) signal this process at 'epoch<k>', 'epoch<k>.batch<i>', 'eval' or 'report', e.g. 'eval:TERM'
+              cbs:list|None=None, # more callbacks of the learner; `before_evaluation` and `before_report` are called on those that have them
               **settings, # overrides of `run_settings` (epochs, eps, eps_low, alpha, steps, lr, bs, seed, n_train, ...)
              )->dict: # metrics: per-epoch records, robustness table, time per epoch, files
     "Train one model with `method` on `data`, evaluate its robustness and write weights, settings, metrics, report and pictures to `out`."
@@ -668,7 +654,7 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m; or 
     if not resume and not overwrite and _holds_run(out):
         raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
                          "--overwrite, or choose another --out")
-    spec, keep = _parse_interrupt(interrupt), tuple(keep or ())
+    keep = tuple(keep or ())
     never = [k for k in keep if not (isinstance(k, int) and 0 <= k <= s['epochs'])]
     if never: raise UsageError(f"--keep {never[0]}: the run has epochs 1 to {s['epochs']} (0 is its start): keep one of those")
     dls = make_dls(s, progress) # everything is checked before the folder is made or touched
@@ -677,15 +663,15 @@ def train_one(method:str='part', # at, part, trades, part-t, mart or part-m; or 
     _check_model(s, dls)
     seed_everything(s['seed']); dls.train.rng = random.Random(s['seed'])
     model = make_model(s['model'], dls.c, _in_channels(s))
-    log = RunLog(out/'checkpoint.pth', settings=s, interrupt=spec, keep=keep)
-    learn = make_learner(s, dls, model, cbs=[log])
+    log = RunLog(out/'checkpoint.pth', settings=s, keep=keep)
+    learn = make_learner(s, dls, model, cbs=[log, *(cbs or [])])
     with _holding(out): # a second run into the same folder is refused from here until this one ends
         if not resume and not overwrite and _holds_run(out): # another run may have finished there since the check above
             raise UsageError(f"{out} already holds a run ({', '.join(_holds_run(out))}): continue it with --resume, replace it with "
                              "--overwrite, or choose another --out")
-        return _train(learn, log, s, out, resume, overwrite, init_from, progress, spec)
+        return _train(learn, log, s, out, resume, overwrite, init_from, progress)
 
-def _train(learn, log, s, out, resume, overwrite, init_from, progress, spec):
+def _train(learn, log, s, out, resume, overwrite, init_from, progress):
     "The part of `train_one` that writes to `out`: load the checkpoint to continue from, train, evaluate, write the files."
     start = (_resume(learn, log, out/'checkpoint.pth', s) if resume else
              _init_from(learn, log, init_from, s) if init_from else 0)
@@ -702,22 +688,22 @@ def _train(learn, log, s, out, resume, overwrite, init_from, progress, spec):
     except TrainingDiverged as e: raise TrainingDiverged(e.msg) from None # one line, without fastai's prefix
     try:
         _atomic_save(learn.model.state_dict(), out/'model.pth')
-        return _finish(learn, s, out, log.history, progress, spec)
+        return _finish(learn, s, out, log.history, progress)
     except KeyboardInterrupt as e: raise _interrupted(e, s, log, 'evaluation') from None
 
 # %% ../nbs/06_run.ipynb #a740c010
 _DONE_KEYS = _TRAIN_KEYS + ('epochs', 'attacks', 'n_eval') # what a finished run's numbers depend on
 _FILES = ('model.pth', 'settings.json', 'metrics.json', 'robustness.md', 'robustness.json', 'curves.png', 'cams.png', 'checkpoint.pth')
 
-def _finish(learn, s, out, history, progress, interrupt=None):
+def _finish(learn, s, out, history, progress):
     "Evaluate the trained model, then write the report, pictures and, last, metrics.json: a run is finished when that exists."
     (out/'metrics.json').unlink(missing_ok=True) # an earlier evaluation's numbers never stand beside this run's files
     model = learn.model.eval()
-    _interrupt(interrupt, 'eval')
+    _announce(learn, 'before_evaluation')
     table = evaluate_robustness(model, learn.dls.valid, eps=s['eps'], attacks=s['attacks'], n=s['n_eval'], seed=s['seed'],
                                 progress=progress)
     save_report(table, out/'robustness', name=s['model'], dataset=s['data'], method=s['method'])
-    _interrupt(interrupt, 'report')
+    _announce(learn, 'before_report')
     robustness = {k: float(v) for k, v in table['accuracy'].items()}
     times = [r['time_epoch'] for r in history]
     metrics = {'method': s['method'], 'data': s['data'], 'epochs': history, 'robustness': robustness,
@@ -747,7 +733,7 @@ def compare(methods=('at', 'part'), # methods to train, see `METHODS`
             overwrite:bool=False, # replace the runs and report that `out` already holds
             progress:bool=True, # progress bars
             share_burn_in:bool=True, # a PART run whose baseline is also compared continues from the baseline's burn-in
-            interrupt:str|None=None, # (tests) passed to the first run trained, see `train_one`
+            cbs:list|None=None, # more callbacks of every run's learner, see `train_one`
             **settings, # the same overrides of `run_settings` for every run
            )->pd.DataFrame: # index: method; columns (attack, 'mean'|'std') in % and ('time/epoch (s)', ...)
     "Train every method with every seed under the same settings, and write `REPORT.md` with the table and the trade-off plot."
@@ -760,9 +746,9 @@ def compare(methods=('at', 'part'), # methods to train, see `METHODS`
         used = [f"{m}-seed{sd}/" for m, sd, _ in plan if _holds_run(out/f'{m}-seed{sd}')] + (['REPORT.md'] if (out/'REPORT.md').exists() else [])
         if used: raise UsageError(f"{out} already holds a comparison ({', '.join(used[:3])}): continue it with --resume, replace it "
                                   "with --overwrite, or choose another --out")
-    with _holding(out): return _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, interrupt, settings)
+    with _holding(out): return _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, cbs, settings)
 
-def _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, interrupt, settings):
+def _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_in, cbs, settings):
     "The part of `compare` that writes to `out`: train (or reuse) every run, then the report."
     b = plan[0][2]['burn_in']
     shared = {BASELINE[m] for m in methods if share_burn_in and b and BASELINE.get(m) in methods}
@@ -775,8 +761,7 @@ def _compare(plan, methods, out, data, resume, overwrite, progress, share_burn_i
         if met is None:
             cont = resume and (run_out/'checkpoint.pth').exists()
             met = train_one(m, data, out=run_out, resume=cont, overwrite=overwrite or (resume and not cont), progress=progress,
-                            keep=(b,) if m in shared else (), init_from=None if cont else init, interrupt=interrupt, seed=sd, **settings)
-            interrupt = None
+                            keep=(b,) if m in shared else (), init_from=None if cont else init, cbs=cbs, seed=sd, **settings)
         rows.append({'method': m, 'seed': sd, **met['robustness'], 'time/epoch (s)': met['time_per_epoch']})
     runs = pd.DataFrame(rows)
     summary = runs.drop(columns='seed').groupby('method', sort=False).agg(['mean', 'std'])

@@ -4,14 +4,16 @@
 
 # %% ../nbs/01a_testing.ipynb #ef07e53f
 from __future__ import annotations
-import os
+import os, re, signal
+from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import seed_everything
 from fastai.vision.all import Datasets, DataLoaders, TensorImage, TensorCategory, Categorize, Transform
+from fastai.callback.core import Callback
 
 # %% auto #0
 __all__ = ['one_thread_under_test', 'TinyCNN', 'synthetic_batch', 'quadrant_batch', 'quadrant_mask', 'fit_quadrants',
-           'quadrant_dls']
+           'quadrant_dls', 'Interrupt', 'cifar10_archive']
 
 # %% ../nbs/01a_testing.ipynb #d801d526
 def one_thread_under_test()->int: # the number of threads before the call
@@ -127,3 +129,39 @@ def quadrant_dls(n_train:int=64, # training images
     torch.manual_seed(seed)
     kwargs.setdefault('num_workers', 0) # in memory: no worker processes (they also deadlock after a fork under DDP)
     return dsets.dataloaders(bs=bs, **kwargs)
+
+# %% ../nbs/01a_testing.ipynb #eef012d9
+_SIGNALS = {'INT': signal.SIGINT, 'TERM': signal.SIGTERM, 'KILL': getattr(signal, 'SIGKILL', signal.SIGTERM)}
+
+class Interrupt(Callback):
+    "Fault injection for tests: this process gets Ctrl-C (or SIGTERM, SIGKILL) at one point of a `train_one` run."
+    order = 66 # after `RunLog` (65) has written the epoch's checkpoint
+    def __init__(self, where:str, # 'epoch<k>' (after epoch k), 'epoch<k>.batch<i>', 'eval' or 'report'; ':TERM' or ':KILL' for those signals
+                ):
+        self.where, _, sig = str(where).partition(':')
+        if sig not in ('', *_SIGNALS) or not re.fullmatch(r'epoch\d+(\.batch\d+)?|eval|report', self.where):
+            raise ValueError(f"Unknown interruption {where!r}: 'epoch<k>', 'epoch<k>.batch<i>', 'eval' or 'report', optionally with ':TERM' or ':KILL'")
+        self.sig = _SIGNALS[sig or 'INT']
+
+    def _at(self, where):
+        if where != self.where: return
+        if self.sig == signal.SIGINT: raise KeyboardInterrupt
+        os.kill(os.getpid(), self.sig)
+
+    def before_epoch(self): self._trained = False
+    def after_train(self): self._trained = True # epochs skipped by `fit(start_epoch=...)` never trained
+    def before_batch(self):
+        if self.training: self._at(f'epoch{self.epoch}.batch{self.iter}')
+    def after_epoch(self):
+        if self._trained: self._at(f'epoch{self.epoch + 1}')
+    def before_evaluation(self): self._at('eval')
+    def before_report(self): self._at('report')
+
+# %% ../nbs/01a_testing.ipynb #97c82f08
+def cifar10_archive()->Path|None:
+    "The project's CIFAR-10 (JPEG) archive: `$PART_NB_CIFAR10`, else `shared/data/cifar10-jpeg.tgz` beside the checkout (found from the working folder or this package), else None."
+    if os.environ.get('PART_NB_CIFAR10'): return Path(os.environ['PART_NB_CIFAR10'])
+    for start in (Path.cwd(), Path(globals().get('__file__', '.')).resolve().parent): # the package's folder (the cwd in a notebook)
+        for d in (start, *start.parents):
+            if (fn := d/'shared'/'data'/'cifar10-jpeg.tgz').is_file(): return fn
+    return None

@@ -2,7 +2,8 @@
 from pathlib import Path
 import pytest, torch
 
-ARCHIVE = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg.tgz'
+from part_nb.testing import cifar10_archive
+ARCHIVE = cifar10_archive() or Path('../shared/data/cifar10-jpeg.tgz') # the project's archive; the second only names it in the skip
 LEVELS = {torch.tensor(7/255).item(), torch.tensor(8/255).item()} # eps_low and eps in float32
 needs_archive = pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"no CIFAR-10 archive at {ARCHIVE} (the project's ../shared/data)")
 

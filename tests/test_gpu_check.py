@@ -7,7 +7,8 @@ import pytest, torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT/'bench'/'gpu_check.py'
-CIFAR = ROOT.parent/'shared'/'data'/'cifar10-jpeg.tgz'
+from part_nb.testing import cifar10_archive
+CIFAR = cifar10_archive() or ROOT/'no-cifar10-archive'
 HAS_NBDEV = importlib.util.find_spec('nbdev') is not None
 
 def run(*args, timeout=1500):
