@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from .core import unwrap_model, eval_mode, _own_dtype
+from .core import unwrap_model, eval_mode, _own_dtype, count
 
 # %% auto #0
 __all__ = ['LOSSES', 'STARTS', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
@@ -43,9 +43,7 @@ def _check_budget(v, x, name, positive=False):
     if positive and (t <= 0).all(): raise ValueError(f"`{name}` must be > 0")
     return t
 
-def _check_steps(steps):
-    if int(steps) != steps or steps < 0: raise ValueError(f"`steps` must be an integer >= 0, got {steps}")
-    return int(steps)
+def _check_steps(steps): return count(steps, '`steps`') # as every entry point checks a count
 
 # %% ../nbs/03_attack.ipynb #886ccee1
 @contextmanager

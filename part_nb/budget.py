@@ -9,6 +9,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from matplotlib import colormaps
 from PIL import Image
 from .cam import class_activation_map, _minmax
+from .core import _argsort_ties_at_random
 
 # %% auto #0
 __all__ = ['BUDGET_MODES', 'BUDGET_CONTROLS', 'pixel_budget', 'jet_colormap', 'pil_bicubic_resize', 'reference_budget_loop',
@@ -165,8 +166,7 @@ def _least_important_first(budget, cam):
     w = cam.float()
     if tuple(w.shape[-2:]) != tuple(budget.shape[-2:]): w = F.interpolate(w, size=budget.shape[-2:], mode='bilinear', align_corners=False)
     score = w.expand(-1, budget.shape[1], -1, -1).reshape(len(budget), -1)
-    perm = torch.rand_like(score).argsort(1) # a random order, kept among equal map values by the stable sort
-    pos = perm.gather(1, score.gather(1, perm).argsort(dim=1, stable=True)) # each image's elements, least important first
+    pos = _argsort_ties_at_random(score) # each image's elements, least important first
     vals = budget.flatten(1).sort(1, descending=True).values
     return torch.empty_like(vals).scatter_(1, pos, vals).view_as(budget)
 

@@ -80,6 +80,15 @@ def count(v, # the value given
         raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
     return int(x)
 
+def _argsort_ties_at_random(score, # (B,N) values to sort each row by
+                            descending:bool=False, # highest first
+                            generator=None, # CPU generator of the tie-breaking order (None: torch's default one, on score's device)
+                           ):
+    "Each row's positions sorted by `score`, equal values in random order (a random permutation kept by a stable sort)."
+    noise = torch.rand(score.shape, generator=generator, device='cpu') if generator is not None else torch.rand_like(score, dtype=torch.float32)
+    perm = noise.argsort(1).to(score.device)
+    return perm.gather(1, score.gather(1, perm).argsort(dim=1, descending=descending, stable=True))
+
 # %% ../nbs/00_core.ipynb #1d1bb3c2
 def check_logits(out, # what the model returned for a batch
                  n:int, # the batch size

@@ -5,7 +5,7 @@
 # %% ../nbs/02b_faithfulness.ipynb #96a4a714
 from __future__ import annotations
 import math, torch, torch.nn as nn, torch.nn.functional as F
-from .core import unwrap_model, eval_mode
+from .core import unwrap_model, eval_mode, _argsort_ties_at_random
 from .cam import class_activation_map, CAM_METHODS
 
 # %% auto #0
@@ -14,9 +14,7 @@ __all__ = ['deletion_curve', 'map_faithfulness']
 # %% ../nbs/02b_faithfulness.ipynb #56272336
 def _descending(score, generator=None):
     "Positions of each image's pixels, highest score first; ties in random order. score: (B,1,H,W) -> (B,H*W)"
-    s = score.flatten(1).float()
-    perm = torch.rand(s.shape, generator=generator, device='cpu').argsort(1).to(s.device) # random order among equal scores
-    return perm.gather(1, s.gather(1, perm).argsort(dim=1, descending=True, stable=True))
+    return _argsort_ties_at_random(score.flatten(1).float(), descending=True, generator=generator)
 
 def _fill_value(x, fill):
     "(B,C,1,1) or scalar value of the removed pixels: each image's mean colour ('mean') or a number."
