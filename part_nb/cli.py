@@ -9,7 +9,10 @@ __all__ = ['part_train', 'part_compare']
 import sys, signal, argparse
 from pathlib import Path
 from fastcore.meta import delegates
-from .run import run_options, train_one, compare, UsageError, TrainingInterrupted, TrainingDiverged, _Terminated
+from .core import UsageError
+from .settings import run_options
+from .learner import TrainingDiverged
+from .run import train_one, compare, TrainingInterrupted, _Terminated
 from .data import DatasetNotFound
 from .report import summary_markdown, _ATTACK_NAMES
 from .script import call_parse, Param

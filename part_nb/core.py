@@ -13,7 +13,7 @@ from fastai.data.transforms import Normalize
 
 # %% auto #0
 __all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'pixel_units', 'count', 'check_logits', 'with_normalize',
-           'find_normalize', 'to_pixels', 'from_pixels']
+           'find_normalize', 'to_pixels', 'from_pixels', 'UsageError']
 
 # %% ../nbs/00_core.ipynb #b8c66443
 def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
@@ -153,3 +153,7 @@ def from_pixels(x:Tensor, # images in pixel space [0,1], as an attack gives them
         mean, std = (s.to(x.device) for s in stats)
         x = (x - mean) / std
     return x.to(like.dtype).as_subclass(type(like))
+
+# %% ../nbs/00_core.ipynb #e779aa01
+class UsageError(ValueError):
+    "A bad argument of `part_train`/`part_compare`: reported as one line, without a traceback."

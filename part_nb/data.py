@@ -341,3 +341,14 @@ def tinyimagenet_dls(path=None, # the `tiny-imagenet-200` folder
                    batch_tfms=[PadCropFlip()] if augment else [])
     set_seed(seed)
     return db.dataloaders(list(train) + valid, bs=bs, device=device, **kwargs)
+
+# %% ../nbs/00_data.ipynb #3fb86e65
+class _Subset(torch.utils.data.Subset):
+    "The first items of a fastai `Datasets`, keeping its attributes (`vocab`, `c`, ...)."
+    def __getattr__(self, k):
+        if k in ('dataset', 'indices') or k.startswith('__'): raise AttributeError(k)
+        return getattr(self.dataset, k)
+
+def _first(dl, n):
+    "`dl` over its first `n` items (all when `n` is None)."
+    return dl if n is None or n >= len(dl.dataset) else dl.new(dataset=_Subset(dl.dataset, list(range(n))))

@@ -6,10 +6,12 @@
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torchvision.models import VisionTransformer
+from functools import partial
+from .core import UsageError
 
 # %% auto #0
-__all__ = ['BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic', 'WideResNet', 'SmallCNN', 'SmallVGG',
-           'PreActResNet20', 'ViT']
+__all__ = ['MODELS', 'BasicBlock', 'ResNet18', 'PreActBlock', 'PreActResNet18', 'WideBasic', 'WideResNet', 'SmallCNN', 'SmallVGG',
+           'PreActResNet20', 'ViT', 'make_model']
 
 # %% ../nbs/01_models.ipynb #c687c592
 class _ResBlock(nn.Module):
@@ -222,3 +224,16 @@ class ViT(VisionTransformer):
 
     @property
     def cam_layer(self)->nn.Module: return self.encoder.layers[-1].ln_1
+
+# %% ../nbs/01_models.ipynb #5b340112
+MODELS = {'smallcnn': SmallCNN, 'smallvgg': SmallVGG, 'smallvgg32': partial(SmallVGG, width=32), 'preactresnet20': PreActResNet20,
+          'resnet18': ResNet18, 'preactresnet18': PreActResNet18, 'wrn34-10': partial(WideResNet, 34, 10), 'vit': ViT,
+         } # command-line name -> function of (num_classes, in_channels) returning a fresh model
+
+def make_model(name:str, # one of `MODELS`
+               num_classes:int=10, # number of classes
+               in_channels:int=3, # channels of the input images
+              )->nn.Module:
+    "A fresh model by its command-line name."
+    if name not in MODELS: raise UsageError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name](num_classes, in_channels)

@@ -117,7 +117,7 @@ def write_report(summary:pd.DataFrame, # from `compare`
                  runs:pd.DataFrame, # one row per run
                  settings:dict, # the shared settings (of any run)
                  out:Path, # folder with the runs' sub-folders
-                 docs:dict|None=None, # setting -> what it is, for the settings table (`part_nb.run.SETTING_DOCS`); the names alone when None
+                 docs:dict|None=None, # setting -> what it is, for the settings table (`part_nb.settings.SETTING_DOCS`); the names alone when None
                 )->Path: # REPORT.md
     "Write `out`/REPORT.md (table, trade-off plot, settings, time per epoch, links to each run) and `out`/tradeoff.png."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
