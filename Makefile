@@ -43,11 +43,11 @@ $(BENCH_STAMP): $(STAMP)
 
 # Benchmarks: the cost of PART over AT/TRADES/MART and accuracy on MNIST-5k (resumable) -> bench/RESULTS.md
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_all.py
 
 # A smoke test of the benchmarks with small settings (minutes) -> bench/RESULTS-quick.md
 bench-quick: $(BENCH_STAMP)
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/bench_all.py --quick
 
 # PART on CIFAR-10 (JPEG) at CPU scale: AT/PART and TRADES/PART-T, 3 seeds, sweep, reference rule (about 4 hours on 2
 # cores; resumable: stop it any time, the same command continues) -> bench/cifar/, bench/RESULTS.md's CIFAR-10 section
@@ -93,8 +93,7 @@ test-runtime: $(RT_STAMP)
 
 # The GPU check (bench/gpu_check.py): the `#| cuda` notebook tests, PART-T under to_fp16, the benchmarks with peak CUDA
 # memory and a short CIFAR-10 AT/PART comparison -> bench/RESULTS-gpu.md. Without CUDA it says that nothing was
-# measured and exits 0. For a machine that reaches no registry: `make gpu-wheels` here, copy the CIFAR-10 archive into
-# .gpu/, carry .gpu; there `make gpu-check` uses the machine's python3 (torch, torchvision) and the wheels.
+# measured and exits 0. On a machine that reaches no registry (`make gpu-wheels` here, then carry .gpu/): bench/GPU.md.
 .PHONY: gpu-wheels gpu-check
 GPU_DIR   := .gpu
 GPU_CIFAR ?= $(firstword $(wildcard $(GPU_DIR)/cifar10-jpeg.tgz ../shared/data/cifar10-jpeg.tgz))

@@ -1,11 +1,12 @@
-"""What the benchmarks share: the method pairs (from `part_nb.run`), JSON written atomically, mean ± std and the paired t
-test that every verdict of bench/RESULTS.md uses, time and table formatting, and a record of the machine."""
+"""What the benchmarks share: the method pairs, the one verdict rule (paired t by seed), the machine record, JSON written
+atomically, the 'mean ± std' cell and the sections of bench/RESULTS.md."""
 import datetime, json, math, os, platform
 from pathlib import Path
 from part_nb.run import METHODS as _ALL_METHODS, BASELINE, CONTROL_METHODS
 
 METHODS = {m: v for m, v in _ALL_METHODS.items() if m not in CONTROL_METHODS} # the methods a study compares; controls by name
 PAIRS = tuple((base, part) for part, base in BASELINE.items() if part not in CONTROL_METHODS) # at/part, trades/part-t, mart/part-m
+PAIR_COLOURS = {'at': 'C0', 'part': 'C0', 'trades': 'C1', 'part-t': 'C1', 'mart': 'C2', 'part-m': 'C2'} # a pair shares a colour
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26} # two-sided 95% t, by degrees of freedom
 
 
@@ -14,10 +15,10 @@ def as_json(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def write_json(fn, obj):
+def write_json(fn, obj, default=str):
     "Write `obj` as JSON through a temporary file, so that an interruption never leaves half a file."
     tmp = Path(fn).with_suffix('.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=str) + '\n')
+    tmp.write_text(json.dumps(obj, indent=1, default=default) + '\n')
     os.replace(tmp, fn)
 
 
@@ -60,6 +61,23 @@ def paired_t(d, n):
     if sd == 0: return f'{m:+.1f} (identical on every seed)', (0 if m == 0 else (1 if m > 0 else -1))
     t, crit = m / (sd / math.sqrt(n)), T95.get(n - 1, 2.0)
     return f'{m:+.1f} ± {sd:.1f} (t = {t:.1f}, threshold {crit:.2f})', ((1 if m > 0 else -1) if abs(t) > crit else 0)
+
+
+def paired_verdict(paired, columns=('natural', 'worst3', 'aa')):
+    """The verdict on the paper's claim (higher natural accuracy at equal robustness) from the paired differences PART -
+    baseline (`paired_diffs` by pair): a difference counts only when its paired t clears the two-sided 95% threshold.
+    Returns each pair's (text, sign) of `columns`, the pairs PART helped and hurt, the most seeds of a pair, and the
+    outcome: 'none paired', 'one seed', 'helped', 'hurt', 'mixed' or 'no difference'."""
+    rows, helped, hurt = {}, [], []
+    for k, d in paired.items():
+        rows[k] = t = {c: paired_t(d[c], d[c]['n']) for c in columns}
+        nat, w3, aa = (t[c][1] for c in columns)
+        if nat > 0 and w3 >= 0 and aa >= 0: helped.append(k)
+        if nat < 0 or w3 < 0 or aa < 0: hurt.append(k)
+    n = max((d[columns[0]]['n'] for d in paired.values()), default=0)
+    outcome = ('none paired' if not paired else 'one seed' if n < 2 else 'helped' if helped and not hurt
+               else 'hurt' if hurt and not helped else 'mixed' if helped or hurt else 'no difference')
+    return dict(rows=rows, helped=helped, hurt=hurt, n=n, outcome=outcome)
 
 
 def hms(sec):

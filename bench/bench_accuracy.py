@@ -35,9 +35,10 @@ epoch on: 5 epochs with 2 of burn-in (PART reweights in 3 of 5, the paper in 60 
 epoch and 150-340 s of AutoAttack per run, so about twice the plan; `--n_aa 20` or fewer seeds bring it back towards an
 hour. With 50 digits AutoAttack has a sampling error of about +-7 points per run; the worst case of PGD-40/CW/MMA on 1,000 digits is the more precise robustness figure.
 """
-import argparse, datetime, json, math, os, platform, signal, subprocess, sys, time, warnings
+import argparse, datetime, json, math, sys, time, warnings
 from pathlib import Path
-from _common import METHODS, PAIRS, BASELINE, CONTROL_METHODS, as_json, write_json, mean_std, paired_diffs, hms, cell
+from _common import METHODS, PAIRS, PAIR_COLOURS, as_json, write_json, mean_std, paired_diffs, hms, cell, machine_info
+from _runner import COST, RESULT_VERSION, job_main, train_or_resume, share_burn_in, run_jobs
 
 BENCH = Path(__file__).parent
 OUT = BENCH / 'out'
@@ -45,56 +46,10 @@ ATTACKS = ('natural', 'pgd40', 'cw', 'mma')
 AA_ATTACKS = ('natural', 'pgd40', 'cw', 'mma', 'aa')
 COLUMNS = {'natural': 'natural', 'pgd40': 'PGD-40', 'cw': 'CW', 'mma': 'MMA', 'worst3': 'worst of 3', 'aa': 'AutoAttack',
            'worst4': 'worst of 4'} # per run: the first three and worst3 on n_eval digits, aa and worst4 on n_aa digits
-COST = {'at': 1., 'part': 1.1, 'trades': 1.25, 'part-t': 1.35, 'mart': 1.25, 'part-m': 1.35} # rough, for the order and ETA
-COST.update({k: COST[m] for k, (m, _) in CONTROL_METHODS.items()}) # a placebo control costs what its PART method does
 PART_RATIO = 7 / 8 # eps_low/eps of the main PART runs
-RESULT_VERSION = 1 # bump when result.json changes meaning
 
 
 # ---------------------------------------------------------------- one run (in a worker process)
-
-def job_main(fn, run=None):
-    "Entry point of a run's subprocess: one torch thread, `run` (this study's `run_job`) the job in `fn`; exit status 130 when interrupted."
-    import warnings, torch
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    job = json.loads(Path(fn).read_text())
-    try: (run or run_job)(job)
-    except KeyboardInterrupt as e:
-        print(f"interrupted: {e}", flush=True); sys.exit(130)
-
-
-
-
-
-
-def _finished_training(out, s):
-    "The metrics of `train_one` in `out` when its settings equal `s` (training and evaluation done), else None."
-    try:
-        old = json.loads((out/'settings.json').read_text())
-        if all(old.get(k) == v for k, v in s.items()) and (out/'model.pth').exists():
-            return json.loads((out/'metrics.json').read_text())
-    except (OSError, ValueError): return None
-
-
-def train_or_resume(job, data, kw, skip=('n_aa',)):
-    """Train the run of `job` on `data` with `train_one`'s `kw`: take it as trained when its folder holds a finished run of
-    the same settings (those in `skip` aside), else continue it from its last checkpoint, else train it from the start
-    (from its baseline's burn-in checkpoint when the job names one). Returns (metrics, how it resumed, the checkpoint it
-    started from)."""
-    from part_nb.run import train_one, UsageError
-    out, s = Path(job['dir']), job['settings']
-    keep, init = tuple(job.get('keep') or ()), job.get('init_from')
-    if init and not Path(init).is_file(): init = None # the baseline failed or left no burn-in checkpoint: train it all
-    met, resumed = _finished_training(out, {k: v for k, v in s.items() if k not in skip}), None
-    if met is None:
-        if (out/'checkpoint.pth').exists():
-            try: met, resumed = train_one(s['method'], data, out=out, resume=True, progress=False, keep=keep, **kw), 'checkpoint'
-            except UsageError: met = None # a checkpoint of other settings: start afresh
-        if met is None: met = train_one(s['method'], data, out=out, overwrite=True, progress=False, keep=keep, init_from=init, **kw)
-    else: resumed = 'trained'
-    return met, resumed, init
-
 
 def run_job(job):
     "Train and evaluate one run (in a worker); write and return its result."
@@ -145,9 +100,10 @@ def settings_of(method, seed, a, eps_low=None):
 def plan(a):
     "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
     jobs, sweep = {}, {}
+    script = str(Path(__file__).resolve())
     def add(method, seed, ratio=None, eps_low=None, name=None):
         name = name or f'{method}-seed{seed}'
-        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name),
+        jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script,
                                    settings=settings_of(method, seed, a, eps_low), cost=COST[method] * a.epochs))
         return name
     for sd in a.seeds:
@@ -163,97 +119,11 @@ def plan(a):
             elif math.isclose(r, PART_RATIO): names.append(add('part', sd, PART_RATIO))
             else: names.append(add('part', sd, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
         sweep[r] = names
-    if a.share_burn_in and a.burn_in > 0: # PART's burn-in is its baseline's training: do it once, in the baseline's run
-        for job in jobs.values():
-            base = f"{BASELINE.get(job['settings']['method'])}-seed{job['settings']['seed']}"
-            if base not in jobs: continue
-            jobs[base]['keep'] = [a.burn_in]
-            job.update(after=base, init_from=str(Path(jobs[base]['dir'])/f'checkpoint-epoch{a.burn_in}.pth'),
-                       cost=COST[job['settings']['method']] * (a.epochs - a.burn_in))
+    if a.share_burn_in and a.burn_in > 0: share_burn_in(jobs, a.burn_in, a.epochs)
     return jobs, sweep
 
 
-def reusable(job):
-    "The result of `job` from an earlier invocation when its settings match, else None."
-    try:
-        res = json.loads((Path(job['dir'])/'result.json').read_text())
-        if res.get('version') == RESULT_VERSION and res.get('settings') == job['settings']: return res
-    except (OSError, ValueError): return None
-
-
-
-
-def _start(job):
-    "Start `job` in a subprocess with one torch thread; its output goes to <run>/log.txt."
-    out = Path(job['dir']); out.mkdir(parents=True, exist_ok=True)
-    (out/'job.json').write_text(json.dumps(job, indent=1) + '\n')
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore::FutureWarning'}
-    log = open(out/'log.txt', 'w')
-    script = job.get('script') or str(Path(__file__).resolve()) # the bench that planned the job runs it
-    proc = subprocess.Popen([sys.executable, script, '--_job', str(out/'job.json')], stdout=log, stderr=subprocess.STDOUT, env=env)
-    return proc, log, time.perf_counter()
-
-
-def _ready(job, pending):
-    "A PART run can start once its baseline has written the burn-in checkpoint, or is no longer pending (then from scratch)."
-    return not job.get('after') or Path(job['init_from']).is_file() or job['after'] not in pending
-
-
-def run_all(jobs, workers):
-    "Run the jobs that have no reusable result, `workers` subprocesses at a time; name -> result (None for failed runs)."
-    results, todo = {}, []
-    for name, job in jobs.items():
-        res = reusable(job)
-        if res is not None:
-            res['reused'] = True; results[name] = res
-            print(f"reused {name} (finished {res['finished']})", flush=True)
-        else: todo.append(job)
-    todo.sort(key=lambda j: (j.get('priority', 0), -j['cost'])) # by priority, then longest first: the workers finish closer together
-    if not todo: return results
-    print(f"{len(todo)} run(s) to do, {workers} at a time, one process and one torch thread each; logs in <run>/log.txt", flush=True)
-    t0, total, cost_done, k, running, queue = time.perf_counter(), sum(j['cost'] for j in todo), 0., 0, {}, list(todo)
-    try:
-        while queue or running:
-            while len(running) < workers:
-                pending = {j['name'] for j in queue} | set(running)
-                job = next((j for j in queue if _ready(j, pending)), None)
-                if job is None: break
-                queue.remove(job); running[job['name']] = (job, *_start(job))
-            time.sleep(1)
-            for name, (job, proc, log, ts) in list(running.items()):
-                if proc.poll() is None: continue
-                log.close(); del running[name]; k += 1
-                el = time.perf_counter() - t0
-                res = reusable(job) if proc.returncode == 0 else None
-                if res is None:
-                    results[name] = None
-                    print(f"[{k}/{len(todo)}] {name} FAILED (exit status {proc.returncode}); see {Path(job['dir'])/'log.txt'}", flush=True)
-                    continue
-                res['reused'] = False; results[name] = res
-                cost_done += job['cost']
-                eta = (total - cost_done) / cost_done * el
-                acc = res['accuracy']
-                accs = ', '.join(f"{COLUMNS.get(c, c)} {acc[c]:.1f}%" for c in ('natural', 'pgd40', 'pgd20', 'aa') if c in acc)
-                print(f"[{k}/{len(todo)}] {name}: {accs} "
-                      f"| run {res['seconds']['total']:.0f} s ({res['time_train_per_epoch']:.0f} s/epoch training, "
-                      f"AA {res['seconds']['autoattack']:.0f} s) | elapsed {hms(el)}, ETA {hms(eta)}", flush=True)
-    except KeyboardInterrupt: # each run writes a checkpoint on SIGINT, then exits
-        deadline = time.perf_counter() + 10 # a Ctrl-C in the terminal reached the runs too: give them time first
-        while any(proc.poll() is None for _, proc, _, _ in running.values()) and time.perf_counter() < deadline: time.sleep(.5)
-        for job, proc, log, ts in running.values():
-            if proc.poll() is None: proc.send_signal(signal.SIGINT)
-        for job, proc, log, ts in running.values():
-            try: proc.wait(timeout=30)
-            except subprocess.TimeoutExpired: proc.kill()
-            log.close()
-        raise
-    failed = [n for n, r in results.items() if r is None]
-    if failed: print(f"failed: {', '.join(failed)}", flush=True)
-    return results
-
-
 # ---------------------------------------------------------------- aggregation
-
 
 
 def aggregate(jobs, sweep, results, a):
@@ -281,9 +151,6 @@ def aggregate(jobs, sweep, results, a):
     return summary, paired, sweep_rows
 
 
-PAIR_COLOURS = {'at': 'C0', 'part': 'C0', 'trades': 'C1', 'part-t': 'C1', 'mart': 'C2', 'part-m': 'C2'}
-
-
 def plot(summary, sweep_rows, fn, title, n_eval, n_aa, sweep_seeds=(0,)):
     """Natural accuracy against AutoAttack (left) and against the worst of PGD-40/CW/MMA (right): mean +- std per method
     (baseline hollow square, PART filled circle), and the sweep of eps_low/eps as a dotted curve."""
@@ -307,8 +174,6 @@ def plot(summary, sweep_rows, fn, title, n_eval, n_aa, sweep_seeds=(0,)):
     axs[0].legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(); Path(fn).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fn, dpi=100); plt.close(fig)
-
-
 
 
 def print_tables(summary, paired, sweep_rows):
@@ -360,23 +225,17 @@ def parse(argv=None):
 def main(argv=None):
     a = parse(argv)
     warnings.filterwarnings('ignore', category=FutureWarning) # torch.jit.script's deprecation, raised by an import
-    if a._job: return job_main(a._job)
+    if a._job: return job_main(a._job, run_job)
     if a.replot:
         acc = json.loads((a.out/'accuracy.json').read_text())
         st = acc['settings']
         title = f"MNIST-5k, SmallCNN, eps {st['eps']:g}, {st['epochs']} epochs ({st['burn_in']} burn-in), seeds {' '.join(map(str, acc['seeds']))}"
         plot(acc['summary'], acc['sweep'], a.plot, title, st['n_eval'], st['n_aa'], acc['sweep_seeds'])
         return print(f"drawn {a.plot} from {a.out/'accuracy.json'}")
-    import torch
     from part_nb.run import DEFAULTS
     t0 = time.perf_counter()
     jobs, sweep = plan(a)
-    print(f"{len(jobs)} runs: {', '.join(jobs)}", flush=True)
-    try: results = run_all(jobs, a.workers)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished runs keep their result.json and unfinished ones their last epoch's checkpoint; "
-              "the same command continues from there", flush=True)
-        sys.exit(130)
+    results = run_jobs(jobs, a.workers)
     summary, paired, sweep_rows = aggregate(jobs, sweep, results, a)
     d = DEFAULTS['mnist5k']
     title = f"MNIST-5k, SmallCNN, eps {d['eps']:g}, {a.epochs} epochs ({a.burn_in} burn-in), seeds {' '.join(map(str, a.seeds))}"
@@ -384,8 +243,7 @@ def main(argv=None):
     print_tables(summary, paired, sweep_rows)
     s0 = next(iter(jobs.values()))['settings']
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_accuracy.py'] + (sys.argv[1:] if argv is None else list(argv))),
-               date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), platform=platform.platform(),
-               nproc=os.cpu_count(), torch=torch.__version__, threads_per_run=1, workers=a.workers, quick=a.quick,
+               **machine_info(), threads_per_run=1, workers=a.workers, quick=a.quick,
                settings={k: s0[k] for k in ('data', 'model', 'eps', 'alpha', 'steps', 'opt', 'lr', 'wd', 'bs', 'n_train',
                                             'n_valid', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_ratios=sorted(sweep, reverse=True),

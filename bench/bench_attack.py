@@ -7,11 +7,12 @@ Contenders take turns in each repeat, the order rotating; the best time of the r
 bench-only, optional dependency, which `make bench` installs (`pip install --no-deps torchattacks==3.5.1`: its pin
 `requests~=2.25` would downgrade requests); it is not a requirement of part_nb.
 """
-import argparse, json, platform, sys, time
+import argparse, sys, time
 from pathlib import Path
 import torch
 from part_nb.attack import pgd
 from part_nb.models import ResNet18, SmallCNN
+from _common import machine_info, write_json
 
 EPS, EPS_LOW, ALPHA = 8/255, 7/255, 2/255
 
@@ -70,10 +71,9 @@ def main():
                      a.resnet_steps, a.repeats)]
     try: import torchattacks; ta = torchattacks.__version__
     except ImportError: ta = None
-    out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_attack.py'] + sys.argv[1:]), torch=torch.__version__,
-               torchattacks=ta, threads=torch.get_num_threads(), device=str(d), python=platform.python_version(),
-               eps=EPS, eps_low=EPS_LOW, alpha=ALPHA, results=results)
-    Path(a.out).write_text(json.dumps(out, indent=2) + '\n')
+    out = {'command': ' '.join(['.venv/bin/python', 'bench/bench_attack.py'] + sys.argv[1:]), **machine_info(), 'device': str(d),
+           'torchattacks': ta, 'eps': EPS, 'eps_low': EPS_LOW, 'alpha': ALPHA, 'results': results}
+    write_json(a.out, out)
     print('wrote', a.out)
 
 if __name__ == '__main__': main()

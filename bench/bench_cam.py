@@ -12,7 +12,7 @@ takes its single-image GradCAM from torchcam, as the reference code does, torchc
 contender, and the maxima of |part_nb - torchcam| over the layer-resolution maps of 16 images are recorded for
 GradCAM, XGradCAM and LayerCAM. Nothing here asserts a time.
 """
-import argparse, json, platform, time
+import argparse, time
 from pathlib import Path
 
 import torch, torch.nn.functional as F
@@ -20,6 +20,7 @@ import torch, torch.nn.functional as F
 from part_nb.cam import class_activation_map, resolve_cam_layer
 from part_nb.budget import cam_budget, pixel_budget, reference_budget_loop
 from part_nb.models import ResNet18, SmallCNN
+from _common import machine_info, write_json
 
 EPS, EPS_LOW = 8 / 255, 7 / 255
 
@@ -142,11 +143,11 @@ def main():
     a = parse()
     torch.manual_seed(0)
     dev = torch.device(a.device)
-    results = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=str(dev),
-                   torchcam=getattr(torchcam, '__version__', None), method='gradcam', eps=EPS, eps_low=EPS_LOW)
+    results = {**machine_info(), 'device': str(dev), 'torchcam': getattr(torchcam, '__version__', None), 'method': 'gradcam',
+               'eps': EPS, 'eps_low': EPS_LOW}
     results['resnet18_cifar'] = bench('ResNet-18, CIFAR-10 shapes', ResNet18(10).to(dev), torch.rand(a.bs, 3, 32, 32, device=dev), a.repeats)
     results['smallcnn_mnist'] = bench('SmallCNN, MNIST shapes', SmallCNN(10).to(dev), torch.rand(a.bs, 1, 28, 28, device=dev), a.smallcnn_repeats)
-    Path(a.out).write_text(json.dumps(results, indent=1) + '\n')
+    write_json(a.out, results)
     print(f"\nwritten to {a.out}")
 
 

@@ -22,9 +22,9 @@ also records `torch.cuda.max_memory_allocated()` over those steps (the peak stat
 The goals stated in the issue are PART/AT <= 1.05 in time and <= 1.1 in memory; this script reports what it measures
 and asserts nothing. Results are printed and written to bench/out/epoch.json.
 """
-import argparse, datetime, json, os, platform, resource, subprocess, sys, time, warnings
+import argparse, json, os, resource, subprocess, sys, time, warnings
 from pathlib import Path
-from _common import PAIRS, machine_info
+from _common import PAIRS, machine_info, write_json
 
 OUT = Path(__file__).parent / 'out'
 
@@ -200,7 +200,7 @@ def main():
     res['memory'] = measure_memory(('at', 'part'), a.mem_steps, a.mem_repeats, a.bs, a.threads)
     res.update(loadavg_end=os.getloadavg(), wall_seconds=round(time.perf_counter() - t0, 1))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
+    write_json(a.out, res)
     print(f"\n| contender | epoch (s), best of {a.repeats} | s/batch | share of pixels at eps |\n|---|---:|---:|---:|")
     for m, r in res['epoch'].items():
         px = r['important_px_last_epoch']

@@ -11,7 +11,7 @@ Candidates for a network with more faithful maps (`--candidates`) are measured t
 the burn-in of an AT run with the cpu preset's settings (trained here to that point; `bench_placebo.py --questions c`
 continues the same run).
 """
-import argparse, datetime, json, os, sys, time, warnings
+import argparse, datetime, json, sys, time, warnings
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent

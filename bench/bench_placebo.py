@@ -15,14 +15,15 @@ share (AT and PART on seeds 0-2, PART at 0.5 on seed 0, the random control at 7/
 continues from its seed's AT checkpoint at the end of the burn-in. Runs are ordered seed by seed, so that the
 questions get their seeds in step; `--workers` runs at a time, one torch thread each.
 """
-import argparse, datetime, json, os, sys, warnings
+import argparse, datetime, os, sys, warnings
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import bench_cifar as BC
-import bench_accuracy as BA
+from cifar_report import budget_share, run_seconds
 from _common import write_json, mean_std, paired_diffs, paired_t, cell, replace_section
+from _runner import COST, finished, interruptible, run_jobs
 
 ROOT = BENCH.parent
 LOW = 0.5 # eps_low/eps of question (a)
@@ -59,11 +60,11 @@ def plan(a, base):
         eps_low = None if ratio is None else ratio * eps
         job = dict(name=name, ratio=(ratio or BC.PART_RATIO) if method != 'at' else None, dir=str(Path(base.out)/'runs'/name),
                    script=script, priority=priority, settings=BC.settings_of(method, seed, base, eps_low, model=model),
-                   train_kw=BC.train_kw(base, seed, eps_low, model=model), cost=BA.COST[method] * base.epochs, keep=[base.burn_in] if method == 'at' else [])
+                   train_kw=BC.train_kw(base, seed, eps_low, model=model), cost=COST[method] * base.epochs, keep=[base.burn_in] if method == 'at' else [])
         if method != 'at' and base.burn_in > 0: # continue from the seed's AT run of the same network at the end of the burn-in
             at = jobs[f"{'at' if model is None else f'at-{model}'}-seed{seed}"]
             job.update(after=at['name'], init_from=str(Path(at['dir'])/f'checkpoint-epoch{base.burn_in}.pth'),
-                       cost=BA.COST[method] * (base.epochs - base.burn_in))
+                       cost=COST[method] * (base.epochs - base.burn_in))
         jobs[name] = job
         groups.setdefault(arm, []).append(name)
     qs = questions(a.network)
@@ -115,7 +116,7 @@ BC_SEEDS = (0, 1, 2)
 
 def table(results, groups):
     "Markdown: accuracy of each arm (mean ± std over its finished seeds) and the budget it handed out in training."
-    share = BC.budget_share(results, BC.parse([]).burn_in)
+    share = budget_share(results, BC.parse([]).burn_in)
     md = ['| arm | runs | seeds | ' + ' | '.join(COLUMNS.values()) + ' | pixels at eps (%) | mean budget (/255) |',
           '|---|---|---|' + '---:|' * (len(COLUMNS) + 2)]
     for arm, names in groups.items():
@@ -155,14 +156,14 @@ def plot(results, groups, fn, network=None):
 
 def report(jobs, groups, a):
     "Aggregate the finished runs; write placebo.json, the plot and the section of RESULTS.md."
-    results = BC.finished(jobs)
+    results = finished(jobs)
     answers = {q: answer(results, groups, q, a.network) for q in a.questions}
     md = table(results, groups)
     print('\n'.join(md))
     for q, ans in answers.items():
         print(f"\n({q}) {ans['question']}"); [print('  ' + l) for l in ans['lines']]; print('  => ' + ans['verdict'])
     if results: plot(results, groups, a.plot, a.network)
-    secs = BC.run_seconds(results, BC.parse([]).burn_in)
+    secs = run_seconds(results, BC.parse([]).burn_in)
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_placebo.py'] + sys.argv[1:]),
                date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), questions=a.questions, seeds=a.seeds,
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)),
@@ -223,10 +224,10 @@ def main(argv=None):
     warnings.filterwarnings('ignore', category=FutureWarning)
     base = BC.parse(['--archive', str(a.archive)] if a.archive else []) # bench_cifar's settings, so that shared runs are the same runs
     if base.archive is None or not base.archive.exists(): sys.exit(f"bench_placebo: no CIFAR-10 archive at {base.archive}: pass --archive path/to/cifar10-jpeg.tgz")
-    BC._interruptible()
+    interruptible()
     jobs, groups = plan(a, base)
     if a.report: return report(jobs, groups, a)
-    results = BC.run_jobs(jobs, a.workers)
+    results = run_jobs(jobs, a.workers)
     report(jobs, groups, a)
     if any(r is None for r in results.values()): sys.exit(1)
 

@@ -55,9 +55,9 @@ def test_cpu_quick(tmp_path):
 def test_wheels_for_the_device():
     "The packages carried to the GPU machine: part_nb's needs with the dev extras, minus what its image holds."
     sys.path.insert(0, str(ROOT/'bench'))
-    try: import gpu_check
+    try: import gpu_wheels
     finally: sys.path.remove(str(ROOT/'bench'))
-    pins = gpu_check.wheel_pins()
+    pins = gpu_wheels.wheel_pins()
     for p in ('fastai', 'fastcore', 'fasttransform', 'plum-dispatch', 'nbdev', 'execnb', 'ipython', 'pyautoattack', 'mlxtend', 'fastprogress', 'fastdownload'):
         assert p in pins, p
     for p in ('torch', 'torchvision', 'numpy', 'pandas', 'typing-extensions', 'spacy', 'accelerate', 'pytest', 'part-nb'):

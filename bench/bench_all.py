@@ -1,7 +1,7 @@
 """Run every benchmark of part_nb and write bench/RESULTS.md from what this run measured.
 
-    .venv/bin/python bench/run.py            # the full study -> bench/RESULTS.md
-    .venv/bin/python bench/run.py --quick    # small settings, a smoke test -> bench/RESULTS-quick.md
+    .venv/bin/python bench/bench_all.py            # the full study -> bench/RESULTS.md (`make bench`)
+    .venv/bin/python bench/bench_all.py --quick    # small settings, a smoke test -> bench/RESULTS-quick.md (`make bench-quick`)
 
 Wall time on this machine's 2 CPU cores: the committed RESULTS.md took bench_epoch 5.6 min, bench_cam 0.5, bench_attack
 0.9 and bench_accuracy 89 min for 18 of its 22 runs (the other 4 came from an earlier invocation; `make test` shared the
@@ -18,7 +18,7 @@ When a benchmark fails, the others still run, RESULTS.md is left as it was and t
 """
 import argparse, json, math, os, subprocess, sys, time
 from pathlib import Path
-from _common import hms, cell, paired_t, machine_info
+from _common import hms, cell, paired_verdict, machine_info, write_json
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -51,8 +51,6 @@ def run_step(name, args, log):
     with open(log, 'w') as f, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as p:
         for line in p.stdout: sys.stdout.write(line); f.write(line); f.flush()
     return p.returncode, time.perf_counter() - t0
-
-
 
 
 # ---------------------------------------------------------------- sections of RESULTS.md
@@ -129,8 +127,6 @@ def cost_section(ep, cam, atk):
     return md
 
 
-
-
 def accuracy_section(acc, plot_rel):
     cols, s = acc['columns'], acc['settings']
     md = ['## What PART buys: accuracy on MNIST-5k', '',
@@ -161,43 +157,31 @@ def accuracy_section(acc, plot_rel):
     return md
 
 
-
-
 def conclusion(acc, ep):
     "The paragraph on whether PART helped, computed from the paired differences."
     pd_, n_aa = acc['paired_differences'], acc['settings']['n_aa']
     md = ['## Did PART help at this scale?', '']
     if not pd_: return md + ['No baseline/PART pair was run, so there is nothing to compare.']
-    lines, helped, hurt = [], [], []
-    for k, d in pd_.items():
-        n = d['natural']['n']
-        nat, snat = paired_t(d['natural'], n)
-        w3, sw3 = paired_t(d['worst3'], n)
-        aa, saa = paired_t(d['aa'], n)
-        lines.append(f"- {k}: natural {nat}; worst of PGD-40/CW/MMA {w3}; AutoAttack {aa} (points, over {n} seed(s)).")
-        if snat > 0 and sw3 >= 0 and saa >= 0: helped.append(k)
-        if snat < 0 or sw3 < 0 or saa < 0: hurt.append(k)
-    n_seeds = max(d['natural']['n'] for d in pd_.values())
+    v = paired_verdict(pd_)
+    lines = [f"- {k}: natural {t['natural'][0]}; worst of PGD-40/CW/MMA {t['worst3'][0]}; AutoAttack {t['aa'][0]} "
+             f"(points, over {pd_[k]['natural']['n']} seed(s))." for k, t in v['rows'].items()]
+    helped, hurt = v['helped'], v['hurt']
     md += ["The paper's claim is higher natural accuracy at equal robustness. Each PART variant against its baseline, "
            "paired by seed (mean ± standard deviation of the per-seed differences); a difference counts as real only "
            "when the paired t statistic clears the two-sided 95% threshold for the number of seeds. Robustness is read "
            f"from the worst case of PGD-40, CW and MMA on {acc['settings']['n_eval']} digits and from AutoAttack on "
            f"{n_aa}:", ''] + lines + ['']
     se = 100 * math.sqrt(0.25 / n_aa)
-    if n_seeds < 2:
-        md.append("With one seed there is no measure of the seed-to-seed spread, so this run supports no conclusion either way.")
-    elif helped and not hurt:
-        md.append(f"At this scale PART helped for {', '.join(helped)}: natural accuracy rose beyond the seed spread while "
-                  "worst-case and AutoAttack accuracy did not fall beyond it.")
-    elif hurt and not helped:
-        md.append(f"At this scale PART did not help: for {', '.join(hurt)} at least one accuracy fell beyond the seed spread, "
-                  "and no pair shows a natural-accuracy gain that clears it.")
-    elif helped or hurt:
-        md.append(f"Mixed: PART helped beyond the seed spread for {', '.join(helped) or 'no pair'} and did worse for "
-                  f"{', '.join(hurt) or 'no pair'}; the remaining differences are within the spread.")
-    else:
-        md.append("At this scale PART did not help measurably: no difference between a PART variant and its baseline clears "
-                  "the seed-to-seed spread, in either direction.")
+    md.append({
+        'one seed': "With one seed there is no measure of the seed-to-seed spread, so this run supports no conclusion either way.",
+        'helped': f"At this scale PART helped for {', '.join(helped)}: natural accuracy rose beyond the seed spread while "
+                  "worst-case and AutoAttack accuracy did not fall beyond it.",
+        'hurt': f"At this scale PART did not help: for {', '.join(hurt)} at least one accuracy fell beyond the seed spread, "
+                "and no pair shows a natural-accuracy gain that clears it.",
+        'mixed': f"Mixed: PART helped beyond the seed spread for {', '.join(helped) or 'no pair'} and did worse for "
+                 f"{', '.join(hurt) or 'no pair'}; the remaining differences are within the spread.",
+        'no difference': "At this scale PART did not help measurably: no difference between a PART variant and its baseline clears "
+                         "the seed-to-seed spread, in either direction."}[v['outcome']])
     md += ['', f"Two limits of these figures: AutoAttack ran on {n_aa} digits, where the sampling error of one accuracy "
            f"near 50% is about ±{se:.0f} points (the same digits for every run, so part of it cancels in the paired "
            f"differences); and {acc['settings']['epochs']} epochs with {acc['settings']['burn_in']} of burn-in give PART "
@@ -259,11 +243,11 @@ def cifar_section():
 
 
 def cifar_cpu_section(fn):
-    "RESULTS.md's section of the CIFAR-10 study at CPU scale (bench_cifar.py), from its committed record, if any."
+    "RESULTS.md's section of the CIFAR-10 study at CPU scale (bench_cifar.py, cifar_report.py), from its committed record, if any."
     rec = BENCH/'cifar'/'cifar.json'
     if not rec.exists(): return []
-    import bench_cifar
-    return bench_cifar.results_section(json.loads(rec.read_text()), fn) + ['']
+    import cifar_report
+    return cifar_report.results_section(json.loads(rec.read_text()), fn) + ['']
 
 
 def vit_section():
@@ -279,7 +263,7 @@ def write_results(fn, quick, commands, jsons, t_total, info, workers):
     plot_rel = os.path.relpath(acc['plot'] if os.path.isabs(acc['plot']) else ROOT/acc['plot'], fn.parent)
     s = acc['settings']
     md = [f"# part_nb benchmarks{' (quick run: small settings, a smoke test, not results)' if quick else ''}", '',
-          f"Written by `.venv/bin/python bench/run.py{' --quick' if quick else ''}` on {info['date']}; "
+          f"Written by `.venv/bin/python bench/bench_all.py{' --quick' if quick else ''}` on {info['date']}; "
           f"every figure below was measured by that run (total wall time {hms(t_total)})"
           + (", except the accuracy runs it reused (see Settings)." if acc['reused'] else "."), '',
           '## Machine', '',
@@ -338,7 +322,7 @@ def main():
     info['loadavg_end'] = os.getloadavg() # kept in the record: `--report` must not read the load of its own moment
     record = dict(quick=a.quick, commands=commands, jsons={k: str(v) for k, v in jsons.items()},
                   seconds=time.perf_counter() - t0, info=info, workers=a.workers)
-    (out/'run.json').write_text(json.dumps(record, indent=1) + '\n')
+    write_json(out/'run.json', record)
     write_results(fn, a.quick, commands, jsons, record['seconds'], info, a.workers)
     print(f"\nwritten {fn} in {hms(time.perf_counter() - t0)}")
 
