@@ -6,6 +6,7 @@ and optionally `priority` (lower first), `keep`, `after` and `init_from` (a PART
 checkpoint and continues from it). A worker writes <run>/result.json when done and its log to <run>/log.txt; on Ctrl-C
 every run writes a checkpoint, so that the same command continues where it stopped."""
 import json, os, signal, subprocess, sys, time
+from part_nb.core import upgrade_keys # settings and records of runs made under older names
 from pathlib import Path
 from _common import BASELINE, CONTROL_METHODS, hms
 
@@ -37,7 +38,7 @@ def job_main(fn, run):
 def _finished_training(out, s):
     "The metrics of `train_one` in `out` when its settings equal `s` (training and evaluation done), else None."
     try:
-        old = json.loads((out/'settings.json').read_text())
+        old = upgrade_keys(json.loads((out/'settings.json').read_text())) # a run of an older version: today's names
         if all(old.get(k) == v for k, v in s.items()) and (out/'model.pth').exists():
             return json.loads((out/'metrics.json').read_text())
     except (OSError, ValueError): return None
@@ -68,7 +69,7 @@ def reusable(job):
     "The result of `job` from an earlier invocation when its settings match, else None."
     try:
         res = json.loads((Path(job['dir'])/'result.json').read_text())
-        if res.get('version') == RESULT_VERSION and res.get('settings') == job['settings']: return res
+        if res.get('version') == RESULT_VERSION and upgrade_keys(res.get('settings') or {}) == job['settings']: return res
     except (OSError, ValueError): return None
 
 

@@ -245,7 +245,7 @@ def main(argv=None):
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_accuracy.py'] + (sys.argv[1:] if argv is None else list(argv))),
                **machine_info(), threads_per_run=1, workers=a.workers, quick=a.quick,
                settings={k: s0[k] for k in ('data', 'model', 'eps', 'alpha', 'steps', 'opt', 'lr', 'wd', 'bs', 'n_train',
-                                            'n_valid', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
+                                            'n_valid', 'epochs', 'burn_in', 'cam_method', 'beta', 'attacks', 'n_eval', 'n_aa')},
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_ratios=sorted(sweep, reverse=True),
                sweep_seeds=a.sweep_seeds, columns=COLUMNS,
                why=(f"epochs {a.epochs} (burn-in {a.burn_in}), n_eval {a.n_eval} and n_aa {a.n_aa} are "

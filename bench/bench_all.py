@@ -65,7 +65,7 @@ def cost_section(ep, cam, atk):
           f"Goal of the issue: PART/baseline at most {GOAL_TIME}.", '',
           '| contender | epoch (s) | s/batch | all epochs (s) | share of pixels at eps |', '|---|---:|---:|---|---:|']
     for m, r in ep['epoch'].items():
-        px = r['important_px_last_epoch']
+        px = r['share_at_eps_last_epoch']
         md.append(f"| {m} | {r['seconds_best']:.2f} | {r['seconds_per_batch']:.3f} | {', '.join(f'{t:.2f}' for t in r['seconds_all'])} | "
                   f"{'' if px is None else f'{100 * px:.1f}%'} |")
     load = ep['loadavg_start'][0]
@@ -195,7 +195,7 @@ def conclusion(acc, ep):
                f"{lo['natural']:.1f}% and AutoAttack accuracy from {hi['aa']:.1f}% to {lo['aa']:.1f}%. The highest natural "
                f"accuracy was at {best_nat['ratio']:g} ({best_nat['natural']:.1f}%), the highest AutoAttack accuracy at "
                f"{best_aa['ratio']:g} ({best_aa['aa']:.1f}%)."]
-    px = [r['important_px_last_epoch'] for m, r in ep['epoch'].items() if m.startswith('part')] # PART variants' share at eps
+    px = [r['share_at_eps_last_epoch'] for m, r in ep['epoch'].items() if m.startswith('part')] # PART variants' share at eps
     if hurt and px:
         md += ['', f"A hypothesis, not tested here: an MNIST digit covers a small part of its image, and the map marks only part "
                f"of the digit (PART kept eps on {100 * min(px):.0f}-{100 * max(px):.0f}% of the pixels in bench_epoch's table), so "

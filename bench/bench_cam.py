@@ -110,15 +110,15 @@ def bench(name, model, x, repeats):
     contenders = {
         'forward (no grad)': lambda: forward(model, x),
         "part_nb masks, 'paper'": lambda: cam_budget(model, x, EPS, EPS_LOW),
-        "part_nb masks, 'reference'": lambda: cam_budget(model, x, EPS, EPS_LOW, mode='reference'),
-        "part_nb budgets, 'soft'": lambda: cam_budget(model, x, EPS, EPS_LOW, mode='soft'),
+        "part_nb masks, 'reference'": lambda: cam_budget(model, x, EPS, EPS_LOW, rule='reference'),
+        "part_nb budgets, 'soft'": lambda: cam_budget(model, x, EPS, EPS_LOW, rule='soft'),
         'per-image reference pipeline': lambda: reference_masks(model, x, layer),
     }
     if torchcam is not None: contenders["torchcam batched GradCAM + 'paper'"] = lambda: torchcam_batched(model, x, layer)
     times = best_times(contenders, repeats)
     fwd = times['forward (no grad)']
     # the per-image pipeline computes exactly what part_nb's 'reference' mode computes in one batch
-    same = (reference_masks(model, x[:16], layer) == cam_budget(model, x[:16], EPS, EPS_LOW, mode='reference')).float().mean()
+    same = (reference_masks(model, x[:16], layer) == cam_budget(model, x[:16], EPS, EPS_LOW, rule='reference')).float().mean()
     res = dict(shape=list(x.shape), repeats=repeats, seconds=times,
                ratios={'paper masks / forward': times["part_nb masks, 'paper'"] / fwd,
                        'reference-mode masks / forward': times["part_nb masks, 'reference'"] / fwd,

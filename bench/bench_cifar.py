@@ -70,7 +70,7 @@ def run_job(job):
     t3, c3 = time.perf_counter(), time.process_time()
     r, hist = met['robustness'], met['epochs']
     result = dict(version=RESULT_VERSION, name=job['name'], method=s['method'], seed=s['seed'], ratio=job['ratio'],
-                  budget=s['budget'], control=CONTROL_METHODS.get(s['method'], (None, None))[1], settings=s, robustness=r, robustness_aa_subset=aa_table,
+                  rule=s['rule'], control=CONTROL_METHODS.get(s['method'], (None, None))[1], settings=s, robustness=r, robustness_aa_subset=aa_table,
                   accuracy={'natural': natural, 'pgd20': r['pgd20'], 'cw': r['cw'], 'mma': r['mma'], 'worst3': r['worst-case'],
                             'aa': aa_table['aa'], 'worst4': aa_table['worst-case'], 'natural_eval': r['natural']},
                   time_per_epoch=met['time_per_epoch'],
@@ -87,17 +87,17 @@ def run_job(job):
 
 # ---------------------------------------------------------------- the plan
 
-def train_kw(a, seed, eps_low=None, budget=None, model=None):
+def train_kw(a, seed, eps_low=None, rule=None, model=None):
     "The overrides of `train_one` for one run: the cpu preset, plus what the study sets (another `model` than the preset's)."
     kw = dict(preset='cpu', seed=seed, data_path=str(a.archive), attacks=ATTACKS, n_eval=a.n_eval, epochs=a.epochs,
-              burn_in=a.burn_in, n_train=a.n_train, eps_low=eps_low, budget=budget, model=model)
+              burn_in=a.burn_in, n_train=a.n_train, eps_low=eps_low, rule=rule, model=model)
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def settings_of(method, seed, a, eps_low=None, budget=None, model=None):
+def settings_of(method, seed, a, eps_low=None, rule=None, model=None):
     "The JSON-normalised settings of one run, as `result.json` stores them."
     from part_nb.run import run_settings
-    s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, budget, model))
+    s = run_settings(method, 'cifar10', **train_kw(a, seed, eps_low, rule, model))
     return as_json({**s, 'n_aa': a.n_aa, 'data_path': Path(s['data_path']).name}) # the archive by name: the study moves between machines
 
 
@@ -105,11 +105,11 @@ def plan(a):
     "Jobs (name -> job) and the sweep: ratio -> names of the runs standing for it."
     jobs, sweep = {}, {}
     script = str(Path(__file__).resolve())
-    def add(method, seed, priority, ratio=None, eps_low=None, budget=None, name=None):
+    def add(method, seed, priority, ratio=None, eps_low=None, rule=None, name=None):
         name = name or f'{method}-seed{seed}'
         jobs.setdefault(name, dict(name=name, ratio=ratio, dir=str(Path(a.out)/'runs'/name), script=script, priority=priority,
-                                   settings=settings_of(method, seed, a, eps_low, budget),
-                                   train_kw=train_kw(a, seed, eps_low, budget), cost=COST[method] * a.epochs))
+                                   settings=settings_of(method, seed, a, eps_low, rule),
+                                   train_kw=train_kw(a, seed, eps_low, rule), cost=COST[method] * a.epochs))
         return name
     for sd in a.seeds:
         for m in a.methods: add(m, sd, 0 if m in ('at', 'part') else 1, PART_RATIO if m.startswith('part') else None)
@@ -122,9 +122,9 @@ def plan(a):
                 elif math.isclose(r, PART_RATIO): names.append(add('part', sd, 0, PART_RATIO))
                 else: names.append(add('part', sd, 2, r, eps_low=r * eps, name=f'part-r{r:g}-seed{sd}'))
             sweep[r] = names
-        for b in a.budgets: # 'soft' on every seed (does it beat 'paper'?), the reference code's rule on the sweep seeds
+        for b in a.rules: # 'soft' on every seed (does it beat 'paper'?), the reference code's rule on the sweep seeds
             if b != 'paper':
-                for sd in (a.seeds if b == 'soft' else a.sweep_seeds): add('part', sd, 2, PART_RATIO, budget=b, name=f'part-{b}-seed{sd}')
+                for sd in (a.seeds if b == 'soft' else a.sweep_seeds): add('part', sd, 2, PART_RATIO, rule=b, name=f'part-{b}-seed{sd}')
         for c in a.controls: # PART's placebo controls (`part_nb.budget.control_budget`), library methods such as part-random
             for sd in a.seeds: add(f'part-{c}', sd, 2, PART_RATIO)
     if a.burn_in > 0: share_burn_in(jobs, a.burn_in, a.epochs)
@@ -209,7 +209,7 @@ def parse(argv=None):
     p.add_argument('--n_aa', type=int, default=500, help='test images for AutoAttack (and the worst case of all four)')
     p.add_argument('--sweep', nargs='*', type=float, default=[1.0, 0.875, 0.75, 0.5], help="PART's eps_low/eps ratios")
     p.add_argument('--sweep_seeds', nargs='*', type=int, default=[0])
-    p.add_argument('--budgets', nargs='*', default=['paper', 'reference', 'soft'],
+    p.add_argument('--rules', '--budgets', dest='rules', nargs='*', default=['paper', 'reference', 'soft'],
                    help="PART's budget rules: 'soft' runs on every seed, 'reference' on the sweep seeds")
     p.add_argument('--controls', nargs='*', default=['random'], choices=['random', 'inverse', 'uniform'],
                    help="PART's placebo controls on every seed (methods part-random, ...): 'random' keeps each image's number of pixels "
@@ -222,10 +222,10 @@ def parse(argv=None):
     p.add_argument('--out', type=Path, default=None, help='output folder [bench/cifar, bench/out/cifar-quick with --quick]')
     p.add_argument('--_job', default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.core: a.methods, a.sweep, a.budgets, a.controls = ['at', 'part'], [], ['paper'], []
+    if a.core: a.methods, a.sweep, a.rules, a.controls = ['at', 'part'], [], ['paper'], []
     if a.quick:
         a.methods, a.seeds, a.epochs, a.burn_in, a.n_train, a.n_eval, a.n_aa = ['at', 'part'], [0], 2, 1, 512, 100, 20
-        a.sweep, a.budgets, a.controls = [], ['paper'], []
+        a.sweep, a.rules, a.controls = [], ['paper'], []
     a.out = a.out or (BENCH/'out'/'cifar-quick' if a.quick else OUT)
     a.plot = a.out/'tradeoff_cifar.png' if a.quick else BENCH/'tradeoff_cifar.png'
     a.cams = a.out/'cams_cifar.png' if a.quick else BENCH/'cams_cifar.png'

@@ -83,7 +83,7 @@ def time_pair(pair, n_train, repeats, bs):
         hist = _attack_cb(learn).history
         res[m] = dict(seconds_all=[round(t, 4) for t in clock.seconds], seconds_best=round(min(clock.seconds), 4),
                       batches=len(learn.dls.train), seconds_per_batch=round(min(clock.seconds) / len(learn.dls.train), 4),
-                      important_px_last_epoch=hist[-1].get('important_px') if hist else None)
+                      share_at_eps_last_epoch=hist[-1].get('share_at_eps') if hist else None)
     return res
 
 
@@ -203,7 +203,7 @@ def main():
     write_json(a.out, res)
     print(f"\n| contender | epoch (s), best of {a.repeats} | s/batch | share of pixels at eps |\n|---|---:|---:|---:|")
     for m, r in res['epoch'].items():
-        px = r['important_px_last_epoch']
+        px = r['share_at_eps_last_epoch']
         print(f"| {m} | {r['seconds_best']:.2f} | {r['seconds_per_batch']:.3f} | {'' if px is None else f'{100 * px:.1f}%'} |")
     print('\n| ratio | best / best | median of rounds | goal |\n|---|---:|---:|---:|')
     for k, v in res['ratios'].items(): print(f"| {k} | {v:.3f} | {res['ratios_median_of_rounds'][k]:.3f} | <= 1.05 |")

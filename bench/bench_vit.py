@@ -27,6 +27,7 @@ from _common import replace_section, write_json, machine_info
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 from part_nb.testing import cifar10_archive
+from part_nb.core import upgrade_keys
 ARCHIVE = cifar10_archive() # ../shared/data/cifar10-jpeg.tgz, or None
 OUT = BENCH/'vit'/'runs' # committed, like bench/cifar/runs: a later session on another machine continues the study
 RESULT = BENCH/'vit.json'
@@ -80,7 +81,7 @@ def study(a):
         met = json.loads((OUT/f'{m}-seed{a.seed}'/'metrics.json').read_text())
         settings = json.loads((OUT/f'{m}-seed{a.seed}'/'settings.json').read_text())
         runs[m] = dict(robustness=met['robustness'], time_per_epoch_wall=met['time_per_epoch'],
-                       epochs=[{k: r.get(k) for k in ('epoch', 'accuracy', 'adv_acc', 'important_px', 'mean_budget', 'time_train')}
+                       epochs=[{k: r.get(k) for k in ('epoch', 'accuracy', 'adv_acc', 'share_at_eps', 'mean_budget', 'time_train')}
                                for r in met['epochs']],
                        resumed_at_epoch=settings.get('resumed_at_epoch'), init_from=settings.get('init_from'))
     res = _read()
@@ -122,7 +123,7 @@ def results_section(res):
         md.append(f"| {m} | " + ' | '.join(f"{r['robustness'][c]:.1f}" for c in cols) + f" | {r['time_per_epoch_wall']:.0f} |")
     d = {c: runs['part']['robustness'][c] - runs['at']['robustness'][c] for c in cols}
     md += ['', "PART minus AT (points, one seed): " + ', '.join(f"{c} {v:+.1f}" for c, v in d.items()) + '.', '']
-    px = [e['important_px'] for e in runs['part']['epochs'] if e['epoch'] >= s['burn_in'] and e.get('important_px') is not None]
+    px = [e['share_at_eps'] for e in map(upgrade_keys, runs['part']['epochs']) if e['epoch'] >= s['burn_in'] and e.get('share_at_eps') is not None]
     if px: md += [f"PART kept eps on {100 * sum(px) / len(px):.0f}% of the pixels (mean over its reweighted epochs).", '']
     md += [f"Time: {st['wall_seconds_total'] / 60:.0f} min wall and {st['cpu_seconds_total'] / 60:.0f} CPU min for the two runs "
            f"and their evaluation (one torch thread, {st.get('nproc', st.get('cpus'))} cores shared with other jobs; load average "

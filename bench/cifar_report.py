@@ -1,6 +1,7 @@
 """The CIFAR-10 study's report: from the finished runs of bench_cifar.py's plan, the tables, the verdict, the controls'
 readings, bench/cifar/cifar.json, the plots and bench/RESULTS.md's CIFAR-10 section (`bench_cifar.py --report`)."""
 import os, re, sys
+from part_nb.core import upgrade_keys
 from pathlib import Path
 from _common import PAIRS, PAIR_COLOURS, BASELINE, write_json, mean_std, paired_diffs, paired_verdict, cell, replace_section, machine_info
 from _runner import finished
@@ -38,9 +39,9 @@ def budget_share(results, burn_in):
     """name -> (% of pixels at eps, mean budget in 1/255) over the reweighted epochs of each PART run."""
     out = {}
     for n, r in results.items():
-        es = [e for e in own_epochs(r, burn_in) if 'important_px' in e]
+        es = [e for e in map(upgrade_keys, own_epochs(r, burn_in)) if 'share_at_eps' in e] # runs of older versions say important_px
         if r['method'].startswith('part') and es:
-            out[n] = dict(px=100 * sum(e['important_px'] for e in es) / len(es), budget=255 * sum(e['mean_budget'] for e in es) / len(es))
+            out[n] = dict(px=100 * sum(e['share_at_eps'] for e in es) / len(es), budget=255 * sum(e['mean_budget'] for e in es) / len(es))
     return out
 
 
@@ -152,7 +153,7 @@ def markdown_tables(summary, paired, results, sweep, a, vp):
         for k, d in paired.items(): md.append(f"| {k} | {' '.join(map(str, d['seeds']))} | " + ' | '.join(cell(d[c]) for c in COLUMNS) + ' |')
     extra = [(f"eps_low/eps {r:g} ({seeds_label(names)})", names) for r, names in sorted(sweep.items(), reverse=True)]
     runs = variant_runs(results)
-    extra += [(f"budget '{b}' ({seeds_label(runs[f'part-{b}'])})", runs[f'part-{b}']) for b in a.budgets if f'part-{b}' in runs]
+    extra += [(f"budget '{b}' ({seeds_label(runs[f'part-{b}'])})", runs[f'part-{b}']) for b in a.rules if f'part-{b}' in runs]
     extra += [(f"control '{c}' ({seeds_label(runs[f'part-{c}'])})", runs[f'part-{c}']) for c in a.controls if f'part-{c}' in runs]
     rows = [(label, [results[n] for n in names]) for label, names in extra if all(n in results for n in names)]
     if rows:
@@ -213,8 +214,8 @@ def plot_cams(run_dir, fn, a, n=8):
     model.load_state_dict(torch.load(Path(run_dir)/'model.pth', map_location='cpu', weights_only=True))
     x = dls.valid.one_batch()[0][:n].cpu()
     cmap = class_activation_map(model.eval(), x)
-    budgets = {"'paper' budget\n(white: 8/255)": cam_budget(model, x, s['eps'], s['eps_low'], mode='paper'),
-               "'reference' budget\n(per channel)": cam_budget(model, x, s['eps'], s['eps_low'], mode='reference')}
+    budgets = {"'paper' budget\n(white: 8/255)": cam_budget(model, x, s['eps'], s['eps_low'], rule='paper'),
+               "'reference' budget\n(per channel)": cam_budget(model, x, s['eps'], s['eps_low'], rule='reference')}
     fig = show_cam(x, cmap, budgets, n=n)
     fig.savefig(fn, dpi=90, bbox_inches='tight')
 
@@ -238,7 +239,7 @@ def report(jobs, sweep, a, t0=None):
     out = dict(command=' '.join(['.venv/bin/python', 'bench/bench_cifar.py'] + sys.argv[1:]),
                **machine_info(), threads_per_run=1, workers=a.workers, quick=a.quick,
                settings={k: s0[k] for k in ('data', 'model', 'eps', 'alpha', 'steps', 'opt', 'lr', 'mom', 'wd', 'bs', 'schedule', 'pad',
-                                            'n_train', 'epochs', 'burn_in', 'cam', 'beta', 'attacks', 'n_eval', 'n_aa')},
+                                            'n_train', 'epochs', 'burn_in', 'cam_method', 'beta', 'attacks', 'n_eval', 'n_aa')},
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_seeds=a.sweep_seeds,
                planned=sorted(jobs), finished=sorted(results), missing=sorted(set(jobs) - set(results)), columns=COLUMNS,
                summary=summary, paired_differences=paired, variant_differences=vp,

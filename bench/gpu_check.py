@@ -1,6 +1,6 @@
 """`make gpu-check`: part_nb's GPU paths, exercised and measured in one command of a few minutes -> bench/RESULTS-gpu.md.
 
-    python bench/gpu_check.py --cifar .gpu/cifar10-jpeg.tgz     # on a machine with CUDA (6 minutes: --budget 360)
+    python bench/gpu_check.py --cifar .gpu/cifar10-jpeg.tgz     # on a machine with CUDA (6 minutes: --time_limit 360)
     python bench/gpu_check.py --device cpu --quick --cifar ../shared/data/cifar10-jpeg.tgz --out /tmp/check.md
                                                                 # the same code paths on a CPU, tiny settings (tests/test_gpu_check.py)
     python bench/gpu_check.py --download-wheels .gpu/wheels     # `make gpu-wheels`: the wheels for a machine without a registry
@@ -15,7 +15,7 @@ Each step (gpu_steps.py) is timed; a step that fails is reported with its error 
    bench_cam.py and bench_attack.py on the device, each with its peak CUDA memory (`torch.cuda.max_memory_allocated`).
 4. cifar10: AT against PART, ResNet-18, CIFAR-10 (JPEG) with all 50,000 training images, `part_nb.run.compare` with
    the shared burn-in (1 epoch); a probe of training batches times an epoch first, and the number of epochs is the
-   largest that fits the time left of `--budget`.
+   largest that fits the time left of `--time_limit`.
 5. RESULTS-gpu.md (gpu_report.py): the device, the versions and every figure of steps 1-4, all measured by this run.
 
 Without CUDA, the default `--device cuda` prints that nothing was measured and exits 0 without writing any file.
@@ -39,7 +39,7 @@ def main(argv=None):
     p.add_argument('--wheels', default=None, help='folder of wheels to install into .gpu/site first (a machine without a registry)')
     p.add_argument('--out', default=None, help='the Markdown report [bench/RESULTS-gpu.md on CUDA, else bench/out/gpu-check-<device>.md]')
     p.add_argument('--work', default=None, help='JSON, logs and CIFAR runs [bench/out/gpu-check]')
-    p.add_argument('--budget', type=float, default=360, help='seconds for the whole check; the CIFAR epochs fill what is left')
+    p.add_argument('--time_limit', '--budget', dest='time_limit', type=float, default=360, help='seconds for the whole check; the CIFAR epochs fill what is left')
     p.add_argument('--max_epochs', type=int, default=10, help='at most this many CIFAR-10 epochs')
     p.add_argument('--steps', nargs='+', default=[n for n, _ in STEPS], choices=[n for n, _ in STEPS], help='steps to run')
     p.add_argument('--download-wheels', default=None, metavar='DIR',
@@ -61,7 +61,7 @@ def main(argv=None):
     work = Path(a.work) if a.work else BENCH/'out'/'gpu-check'
     if work.exists(): shutil.rmtree(work)
     work.mkdir(parents=True)
-    deadline = t_start + a.budget
+    deadline = t_start + a.time_limit
     from gpu_report import machine, report
     from _common import write_json
     info = machine(a)

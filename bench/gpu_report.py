@@ -31,7 +31,7 @@ def report(a, info, results, total):
     gpu = a.device == 'cuda'
     title = 'part_nb on a GPU' if gpu else f"part_nb GPU check, run on the {a.device}{' with --quick (tiny settings: a test of the code paths, not results)' if a.quick else ''}"
     md = [f'# {title}', '', f"Written by `python bench/gpu_check.py {' '.join(sys.argv[1:])}` on {info['date']}; every figure below "
-          f"was measured by that run (wall time {total:.0f} s, time budget {a.budget:.0f} s).", '', '## Machine', '']
+          f"was measured by that run (wall time {total:.0f} s, time limit {a.time_limit:.0f} s).", '', '## Machine', '']
     if gpu:
         md.append(f"- GPU: {info['gpu']} ({info['gpu_memory_gib']} GiB, {info['multiprocessors']} multiprocessors), driver "
                   f"{info.get('driver') or 'unknown'}, CUDA {info['cuda']}, cuDNN {info['cudnn']}; TF32 convolutions "
@@ -110,13 +110,13 @@ def cifar_section(cf):
           f"left, and {p['epochs_that_fit']} epochs fitted (capped at {cf.get('max_epochs', '?')}). "
           f"The whole comparison took {cf['seconds']:.0f} s" + (f", peak CUDA memory {cf['cuda_peak_mib']:.0f} MiB." if 'cuda_peak_mib' in cf else '.'),
           '', 'Accuracy (%) on the evaluated test images and training seconds per epoch:', '', cf['table'], '',
-          'Per epoch (accuracy: natural, on the validation images; adv_acc: on the adversarial training batches; important_px: '
-          'share of pixels at eps):', '', '| method | epoch | train loss | valid loss | accuracy | adv_acc | important_px | seconds |',
+          'Per epoch (accuracy: natural, on the validation images; adv_acc: on the adversarial training batches; share_at_eps: '
+          'share of pixels at eps):', '', '| method | epoch | train loss | valid loss | accuracy | adv_acc | share_at_eps | seconds |',
           '|---|---:|---:|---:|---:|---:|---:|---:|']
     for m, r in cf['runs'].items():
         for e in r['epochs']:
             md.append(f"| {m} | {e['epoch']} | {_f(e['train_loss'])} | {_f(e['valid_loss'])} | {_f(e['accuracy'])} | {_f(e['adv_acc'])} | "
-                      f"{_f(e['important_px'])} | {_f(e['time_epoch'], 1)} |")
+                      f"{_f(e['share_at_eps'])} | {_f(e['time_epoch'], 1)} |")
     md += ['', f"With {cf['epochs']} epochs instead of the paper's 80, these accuracies say that the CIFAR-10 path runs on this device "
            "and what an epoch costs there, not whether PART beats AT: the paper's protocol is in RESULTS.md."]
     return md

@@ -208,7 +208,7 @@ def step_cifar10(a, work, deadline):
                settings={k: (list(v) if isinstance(v, tuple) else v) for k, v in run_settings('part', 'cifar10', epochs=epochs, burn_in=burn_in, **common).items()
                          if k in ('model', 'eps', 'eps_low', 'alpha', 'steps', 'opt', 'lr', 'mom', 'wd', 'bs', 'n_train', 'n_valid', 'n_eval', 'attacks')},
                runs={m: dict(robustness=r['robustness'], time_per_epoch=r['time_per_epoch'],
-                             epochs=[{k: e.get(k) for k in ('epoch', 'train_loss', 'valid_loss', 'accuracy', 'adv_acc', 'important_px', 'time_epoch')}
+                             epochs=[{k: e.get(k) for k in ('epoch', 'train_loss', 'valid_loss', 'accuracy', 'adv_acc', 'share_at_eps', 'time_epoch')}
                                      for e in r['epochs']]) for m, r in runs.items()},
                report=str(work/'cifar10'/'REPORT.md'))
     if a.device == 'cuda': res['cuda_peak_mib'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from .core import unwrap_model, eval_mode, _own_dtype, count
+from .core import renamed, unwrap_model, eval_mode, _own_dtype, count
 
 # %% auto #0
-__all__ = ['LOSSES', 'STARTS', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
+__all__ = ['OBJECTIVES', 'LOSSES', 'STARTS', 'pgd', 'fgsm', 'cw_inf', 'mma', 'autoattack']
 
 # %% ../nbs/03_attack.ipynb #c6215db3
-LOSSES = ('ce', 'kl', 'cw')
+OBJECTIVES = ('ce', 'kl', 'cw') # what PGD ascends: cross-entropy, TRADES' KL, CW margin
+LOSSES = OBJECTIVES # its old name
 
 def _as_plain(t): return t.as_subclass(Tensor) if isinstance(t, Tensor) and type(t) is not Tensor else t
 
@@ -57,14 +58,14 @@ def _margin(z, y):
     other = z.scatter(1, y[:, None], float('-inf')).amax(1)
     return other - z.gather(1, y[:, None]).squeeze(1)
 
-def _loss_fn(loss, m, x, y):
+def _objective(objective, m, x, y):
     "The per-batch objective that PGD ascends, as a function of the logits."
-    if loss == 'ce': return lambda z: F.cross_entropy(z, y, reduction='sum')
-    if loss == 'cw': return lambda z: _margin(z, y).sum()
-    if loss == 'kl':
+    if objective == 'ce': return lambda z: F.cross_entropy(z, y, reduction='sum')
+    if objective == 'cw': return lambda z: _margin(z, y).sum()
+    if objective == 'kl':
         with torch.no_grad(): p = F.softmax(m(x), 1) # clean probabilities, computed once
         return lambda z: F.kl_div(F.log_softmax(z, 1), p, reduction='sum')
-    raise ValueError(f"unknown loss {loss!r}: use one of {LOSSES}")
+    raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
 
 STARTS = ('uniform', 'normal', 'none')
 
@@ -94,25 +95,25 @@ def _round_into_box(x_adv:Tensor, x0:Tensor, eps:Tensor)->Tensor:
     return torch.where((y.double() - ref).abs() > bound, target, y)
 
 # %% ../nbs/03_attack.ipynb #866a52b7
+@renamed(loss='objective', random_start=('start', lambda v: 'uniform' if v else 'none'))
 def pgd(model:nn.Module, # classifier taking pixel-space images, returns logits (B,K)
         x:Tensor, # (B,C,H,W) clean images in [0,1]
-        y:Tensor|None, # (B,) integer labels (unused and may be None for loss='kl')
+        y:Tensor|None, # (B,) integer labels (unused and may be None for objective='kl')
         eps:float|Tensor, # L-inf budget: a number, or a tensor broadcastable to x, e.g. (B,1,H,W) per pixel
         alpha:float|Tensor, # step size: a number or a tensor broadcastable to x (e.g. eps/4 for steps proportional to the budget)
         steps:int, # number of steps
-        loss:str='ce', # 'ce' (Madry AT, MART), 'kl' (TRADES), 'cw' (CW margin loss)
-        random_start:bool=True, # start uniformly inside each element's budget (else at x), when `start` is None
-        start:str|None=None, # 'uniform', 'normal' (x + 0.001 N(0,1), as TRADES' and MART's code) or 'none'; None: 'normal' for 'kl', else by `random_start`
+        objective:str='ce', # what PGD ascends: 'ce' (Madry AT, MART), 'kl' (TRADES), 'cw' (CW margin loss)
+        start:str|None=None, # 'uniform' (inside each element's budget), 'normal' (x + 0.001 N(0,1), as TRADES' and MART's code) or 'none' (at x); None: 'normal' for 'kl', else 'uniform'
        )->Tensor: # (B,C,H,W) adversarial images in x's dtype, each element within its own budget of x and inside [0,1]
-    "L-inf projected gradient ascent of `loss` in pixel space, with a per-element budget `eps`."
+    "L-inf projected gradient ascent of `objective` in pixel space, with a per-element budget `eps`."
     x0 = x; x = _check_x(x)
-    if loss not in LOSSES: raise ValueError(f"unknown loss {loss!r}: use one of {LOSSES}")
+    if objective not in OBJECTIVES: raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
     if start is not None and start not in STARTS: raise ValueError(f"unknown start {start!r}: use one of {STARTS} or None")
-    y = None if (loss == 'kl' and y is None) else _check_y(y, x)
+    y = None if (objective == 'kl' and y is None) else _check_y(y, x)
     eps, alpha, steps = _check_budget(eps, x, 'eps'), _check_budget(alpha, x, 'alpha', positive=True), _check_steps(steps)
-    if start is None: start = 'normal' if loss == 'kl' else 'uniform' if random_start else 'none'
+    if start is None: start = 'normal' if objective == 'kl' else 'uniform'
     with _attack_mode(model, x) as m:
-        x_adv = _pgd_loop(m, x, eps, alpha, steps, _loss_fn(loss, m, x, y), start)
+        x_adv = _pgd_loop(m, x, eps, alpha, steps, _objective(objective, m, x, y), start)
     return _round_into_box(x_adv, x0, eps).as_subclass(type(x0))
 
 # %% ../nbs/03_attack.ipynb #768f8997
@@ -123,26 +124,28 @@ def fgsm(model:nn.Module, # classifier taking pixel-space images
         )->Tensor: # (B,C,H,W) adversarial images
     "Fast gradient sign method (Goodfellow et al., 2015): one step of size `eps` on the cross-entropy from `x`."
     x0 = x; x = _check_x(x); y = _check_y(y, x); eps = _check_budget(eps, x, 'eps')
-    with _attack_mode(model, x) as m: x_adv = _pgd_loop(m, x, eps, eps, 1, _loss_fn('ce', m, x, y), 'none')
+    with _attack_mode(model, x) as m: x_adv = _pgd_loop(m, x, eps, eps, 1, _objective('ce', m, x, y), 'none')
     return _round_into_box(x_adv, x0, eps).as_subclass(type(x0))
 
 # %% ../nbs/03_attack.ipynb #f097789c
+@renamed(random_start=('start', lambda v: 'uniform' if v else 'none'))
 def cw_inf(model:nn.Module, # classifier taking pixel-space images
            x:Tensor, # (B,C,H,W) clean images in [0,1]
            y:Tensor, # (B,) integer labels
            eps:float|Tensor, # L-inf budget, a number or a tensor broadcastable to x
            alpha:float|Tensor, # step size
            steps:int=30, # number of steps
-           random_start:bool=True, # start uniformly inside the budget
+           start:str='uniform', # 'uniform' inside the budget, or 'none' (at x); see `pgd`
           )->Tensor: # (B,C,H,W) adversarial images
     "CW-inf: L-inf PGD on the Carlini-Wagner margin loss max_{j!=y} z_j - z_y."
-    return pgd(model, x, y, eps, alpha, steps, loss='cw', random_start=random_start)
+    return pgd(model, x, y, eps, alpha, steps, objective='cw', start=start)
 
 # %% ../nbs/03_attack.ipynb #07ffe304
 def _rows(t, idx, n):
     "Rows `idx` of a per-image tensor `t` of a batch of `n`; tensors that broadcast over the batch unchanged."
     return t[idx] if t.dim() == 4 and t.shape[0] == n else t
 
+@renamed(random_start=('start', lambda v: 'uniform' if v else 'none'))
 def mma(model:nn.Module, # classifier taking pixel-space images
         x:Tensor, # (B,C,H,W) clean images in [0,1]
         y:Tensor, # (B,) integer labels
@@ -150,7 +153,7 @@ def mma(model:nn.Module, # classifier taking pixel-space images
         alpha:float|Tensor, # step size
         steps:int=20, # PGD steps per target class
         k:int=3, # number of target classes: the k most likely wrong classes
-        random_start:bool=True, # start uniformly inside the budget
+        start:str='uniform', # 'uniform' inside the budget, or 'none' (at x); see `pgd`
        )->Tensor: # (B,C,H,W) adversarial images: per image the one with the smallest margin
     "Minimum-margin attack (Gao et al., 2022): targeted margin PGD on the `k` most likely wrong classes, worst case kept."
     x0 = x; x = _check_x(x); y = _check_y(y, x)
@@ -166,8 +169,7 @@ def mma(model:nn.Module, # classifier taking pixel-space images
             if not len(idx): break
             t, yi = targets[idx, i], y[idx]
             objective = lambda zz: (zz.gather(1, t[:, None]) - zz.gather(1, yi[:, None])).sum() # z_t - z_y
-            xa = _pgd_loop(m, x[idx], _rows(eps, idx, n), _rows(alpha, idx, n), steps, objective,
-                           'uniform' if random_start else 'none')
+            xa = _pgd_loop(m, x[idx], _rows(eps, idx, n), _rows(alpha, idx, n), steps, objective, start)
             with torch.no_grad(): mg = -_margin(m(xa), yi)
             better = mg < best_margin[idx]
             best[idx[better]], best_margin[idx[better]] = xa[better], mg[better]

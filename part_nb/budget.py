@@ -9,18 +9,19 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from matplotlib import colormaps
 from PIL import Image
 from .cam import class_activation_map, _minmax
-from .core import _argsort_ties_at_random
+from .core import renamed, _argsort_ties_at_random
 
 # %% auto #0
-__all__ = ['BUDGET_MODES', 'BUDGET_CONTROLS', 'pixel_budget', 'jet_colormap', 'pil_bicubic_resize', 'reference_budget_loop',
-           'control_budget', 'cam_budget']
+__all__ = ['BUDGET_RULES', 'BUDGET_MODES', 'BUDGET_CONTROLS', 'pixel_budget', 'jet_colormap', 'pil_bicubic_resize',
+           'reference_budget_loop', 'control_budget', 'cam_budget']
 
 # %% ../nbs/02a_budget.ipynb #fcbc2a8d
-BUDGET_MODES = ('paper', 'reference', 'soft')
+BUDGET_RULES = ('paper', 'reference', 'soft')
+BUDGET_MODES = BUDGET_RULES # its old name
 
 # %% ../nbs/02a_budget.ipynb #318a6862
-def _check_budget(eps, eps_low, mode):
-    if mode not in BUDGET_MODES: raise ValueError(f"Unknown budget mode {mode!r}; choose one of {BUDGET_MODES}")
+def _check_budget(eps, eps_low, rule):
+    if rule not in BUDGET_RULES: raise ValueError(f"Unknown budget rule {rule!r}; choose one of {BUDGET_RULES}")
     e, el = torch.as_tensor(eps), torch.as_tensor(eps_low)
     if bool((e < 0).any() | (el < 0).any()): raise ValueError(f"Budgets must be >= 0, got eps={eps}, eps_low={eps_low}")
     if bool((el > e).any()): raise ValueError(f"`eps_low` ({eps_low}) must not exceed `eps` ({eps})")
@@ -45,20 +46,21 @@ def _soft_budget(u, lo, hi):
     return torch.where(u >= 1, hi, lo + (hi - lo) * u).clamp(lo, hi)
 
 # %% ../nbs/02a_budget.ipynb #126ee000
+@renamed(mode='rule')
 def pixel_budget(cam:torch.Tensor, # (B,1,h,w) maps in [0,1], e.g. from `class_activation_map`
                  eps:float, # budget of the important pixels
                  eps_low:float, # budget of the other pixels (0 <= eps_low <= eps)
-                 mode:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule; 'soft': continuous
+                 rule:str='paper', # 'paper': the paper's rule; 'reference': the public code's rule; 'soft': continuous
                  size:tuple|None=None, # (H,W) to resize the map to first (bilinear for 'paper' and 'soft', PIL bicubic for 'reference')
                 )->torch.Tensor: # (B,1,H,W) for 'paper' and 'soft', (B,3,H,W) for 'reference'; values in [eps_low, eps]
     "PART's per-pixel perturbation budget: `eps` where the map marks a pixel as important, `eps_low` elsewhere ('soft': in between)."
-    _check_budget(eps, eps_low, mode)
+    _check_budget(eps, eps_low, rule)
     if not isinstance(cam, torch.Tensor) or cam.ndim != 4 or cam.shape[1] != 1:
         raise ValueError(f"Expected (B,1,h,w) maps, got {tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__}")
     cam = cam.detach().as_subclass(torch.Tensor)
     hi, lo = (torch.as_tensor(e, dtype=torch.float32).to(cam.device) for e in (eps, eps_low))
-    if mode == 'soft': return _soft_budget(_soft_weight(cam, size), lo, hi)
-    imp = (_paper_important if mode == 'paper' else _reference_important)(cam, size)
+    if rule == 'soft': return _soft_budget(_soft_weight(cam, size), lo, hi)
+    imp = (_paper_important if rule == 'paper' else _reference_important)(cam, size)
     return torch.where(imp, hi, lo)
 
 # %% ../nbs/02a_budget.ipynb #d6bfad35
@@ -138,7 +140,7 @@ def reference_budget_loop(cams:torch.Tensor, # (B,1,h,w) maps in [0,1] at the CA
                           eps:float, # budget of the important pixels
                           eps_low:float, # budget of the other pixels
                          )->torch.Tensor: # (B,3,H,W) float32 budgets, on the CPU
-    "The reference code's rule run image by image with PIL, matplotlib and NumPy: the slow reproduction `mode='reference'` is checked against."
+    "The reference code's rule run image by image with PIL, matplotlib and NumPy: the slow reproduction `rule='reference'` is checked against."
     out = []
     for c in cams[:, 0].detach().float().cpu().numpy():
         overlay = np.asarray(Image.fromarray(c).resize(size[::-1], resample=Image.BICUBIC))
@@ -187,18 +189,19 @@ def control_budget(budget:torch.Tensor, # (B,1,H,W) or (B,3,H,W) PART budget, e.
     return _uniform(budget)
 
 # %% ../nbs/02a_budget.ipynb #1c18e735
+@renamed(method='cam_method', mode='rule')
 def cam_budget(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwrapped)
                x:torch.Tensor, # (B,C,H,W) clean images
                eps:float, # budget of the important pixels
                eps_low:float, # budget of the other pixels
-               method:str='gradcam', # one of `CAM_METHODS`
+               cam_method:str='gradcam', # one of `CAM_METHODS`
                layer:str|nn.Module|None=None, # CAM layer (see `class_activation_map`)
                target:torch.Tensor|int|None=None, # classes to explain; None: predicted
-               mode:str='paper', # one of `BUDGET_MODES`
+               rule:str='paper', # one of `BUDGET_RULES`
                control:str|None=None, # a placebo of the placement (see `control_budget`): None (PART), 'random', 'inverse' or 'uniform'
               )->torch.Tensor: # (B,1,H,W) ('paper', 'soft') or (B,3,H,W) ('reference') on x's device
-    "`pixel_budget` of the `class_activation_map` of `x`, with the resize each mode prescribes, and optionally its `control_budget`."
-    _check_budget(eps, eps_low, mode); _check_control(control)
-    cam = class_activation_map(model, x, method, layer, target, upsample=False)
-    budget = pixel_budget(cam, eps, eps_low, mode, size=tuple(x.shape[-2:]))
+    "`pixel_budget` of the `class_activation_map` of `x`, with the resize each rule prescribes, and optionally its `control_budget`."
+    _check_budget(eps, eps_low, rule); _check_control(control)
+    cam = class_activation_map(model, x, cam_method, layer, target, upsample=False)
+    budget = pixel_budget(cam, eps, eps_low, rule, size=tuple(x.shape[-2:]))
     return budget if control is None else control_budget(budget, cam, control)

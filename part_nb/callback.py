@@ -11,10 +11,10 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
-from .core import unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels, pixel_units, count, _scalar, eval_mode, check_logits
+from .core import renamed, unwrap_model, find_normalize, with_normalize, to_pixels, from_pixels, pixel_units, count, _scalar, eval_mode, check_logits
 from .attack import pgd
 from .cam import class_activation_map, resolve_cam_layer, CAM_METHODS
-from .budget import cam_budget, BUDGET_MODES, _check_control
+from .budget import cam_budget, BUDGET_RULES, _check_control
 
 # %% auto #0
 __all__ = ['AT_LOSSES', 'STAT_NAMES', 'trades_regularizer', 'mart_regularizer', 'ATStats', 'ATCallback', 'PARTCallback']
@@ -43,7 +43,7 @@ def mart_regularizer(logits_adv:Tensor, # (B,K) logits of the adversarial images
     return boost + beta * (kl * (1.0000001 - p_clean.gather(1, y[:, None]).squeeze(1))).mean()
 
 # %% ../nbs/05_callback.ipynb #1b62dd99
-STAT_NAMES = ('adv_acc', 'important_px', 'mean_budget')
+STAT_NAMES = ('adv_acc', 'share_at_eps', 'mean_budget')
 
 class _TrainStat(Metric):
     "A statistic of the current epoch's training batches (summed by an `ATStats`), shown by the `Recorder`."
@@ -130,7 +130,7 @@ class ATCallback(Callback):
 
     @property
     def history(self)->list:
-        "Per trained epoch of the last fit: `adv_acc`, `important_px` and `mean_budget` of its training batches."
+        "Per trained epoch of the last fit: `adv_acc`, `share_at_eps` and `mean_budget` of its training batches."
         return self.stats.history
 
     def before_fit(self):
@@ -157,7 +157,7 @@ class ATCallback(Callback):
         xp = to_pixels(x, self._norm)
         if not self._checked: self.check_batch(model, xp); self._checked = True
         self.budget = self.batch_budget(model, xp, y.as_subclass(Tensor))
-        x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, loss='kl' if self.loss == 'trades' else 'ce')
+        x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, objective='kl' if self.loss == 'trades' else 'ce')
         x_adv = from_pixels(x_adv, self._norm, x)
         if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
         else:
@@ -185,14 +185,15 @@ class ATCallback(Callback):
 # %% ../nbs/05_callback.ipynb #f19c4480
 class PARTCallback(ATCallback):
     "PART: adversarial training whose budget is `eps` on the pixels a class activation map marks as important, `eps_low` elsewhere."
+    @renamed(cam='cam_method', mode='rule')
     def __init__(self, eps:float=8/255, # budget of the important pixels (pixel units)
                  eps_low:float=7/255, # budget of the other pixels (0 <= eps_low <= eps)
                  alpha:float=2/255, # PGD step size
                  steps:int=10, # PGD steps
                  burn_in:int=20, # first epochs trained with the uniform budget `eps`, counted across the fits this callback trains
-                 cam:str='gradcam', # CAM method: 'gradcam', 'xgradcam', 'layercam' or 'gradcam++'
+                 cam_method:str='gradcam', # 'gradcam', 'xgradcam', 'layercam' or 'gradcam++'
                  layer:str|nn.Module|None=None, # CAM layer: a name, a module, or None (`model.cam_layer`, else found)
-                 mode:str='paper', # budget rule: 'paper', 'reference' (the public code's per-channel 'jet' rule) or 'soft' (rising with the map)
+                 rule:str='paper', # budget rule: 'paper', 'reference' (the public code's per-channel 'jet' rule) or 'soft' (rising with the map)
                  target:str|None=None, # class explained by the CAM: None (predicted, as in the paper) or 'label'
                  loss:str='ce', # 'ce' (PART), 'trades' (PART-T) or 'mart' (PART-M)
                  beta:float=6.0, # weight of the TRADES/MART regulariser
@@ -201,11 +202,11 @@ class PARTCallback(ATCallback):
         super().__init__(eps, alpha, steps, loss, beta)
         eps_low, burn_in = pixel_units(eps_low, '`eps_low`'), count(burn_in, '`burn_in`')
         if eps_low > self.eps: raise ValueError(f"`eps_low` must be a number in [0, eps={self.eps:g}], got {eps_low:g}")
-        if cam not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam!r}; choose one of {CAM_METHODS}")
-        if mode not in BUDGET_MODES: raise ValueError(f"Unknown budget mode {mode!r}; choose one of {BUDGET_MODES}")
+        if cam_method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam_method!r}; choose one of {CAM_METHODS}")
+        if rule not in BUDGET_RULES: raise ValueError(f"Unknown budget rule {rule!r}; choose one of {BUDGET_RULES}")
         if target not in (None, 'label'): raise ValueError(f"`target` must be None (predicted class) or 'label', got {target!r}")
         _check_control(control)
-        store_attr('eps_low,burn_in,cam,layer,mode,target,control')
+        store_attr('eps_low,burn_in,cam_method,layer,rule,target,control')
         self.epochs_done = 0 # epochs trained with this callback, over all its fits
 
     @property
@@ -234,16 +235,16 @@ class PARTCallback(ATCallback):
                           stacklevel=2)
 
     def check_batch(self, model:nn.Module, x:Tensor):
-        "Image batches, the CAM layer and the budget mode are checked on the first batch of a fit, burn-in or not."
+        "Image batches, the CAM layer and the budget rule are checked on the first batch of a fit, burn-in or not."
         super().check_batch(model, x)
-        if self.mode == 'reference' and x.shape[1] != 3:
-            raise ValueError(f"mode='reference' colours the map into an RGB budget and needs 3-channel images, got {x.shape[1]}")
+        if self.rule == 'reference' and x.shape[1] != 3:
+            raise ValueError(f"rule='reference' colours the map into an RGB budget and needs 3-channel images, got {x.shape[1]}")
         self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
-        class_activation_map(model, x[:1], self.cam, self._layer) # a layer whose output is not a 4-D map fails here
+        class_activation_map(model, x[:1], self.cam_method, self._layer) # a layer whose output is not a 4-D map fails here
 
     def batch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
         "`eps` during the burn-in, then the CAM budget of `x` (pixel space) under `model`: (B,1,H,W), or (B,3,H,W) for 'reference'."
         if not self.reweighting: return self.eps
         if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
         target = y if self.target == 'label' else None
-        return cam_budget(model, x, self.eps, self.eps_low, self.cam, self._layer, target, self.mode, self.control)
+        return cam_budget(model, x, self.eps, self.eps_low, self.cam_method, self._layer, target, self.rule, self.control)

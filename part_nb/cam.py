@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib, warnings
 from collections import Counter
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import unwrap_model, eval_mode, _own_dtype
+from .core import renamed, unwrap_model, eval_mode, _own_dtype
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'find_cam_layer', 'resolve_cam_layer', 'class_activation_map', 'show_cam']
@@ -171,15 +171,16 @@ def _minmax(m):
     return (m - lo) / (hi - lo).clamp_min(torch.finfo(m.dtype).tiny)
 
 # %% ../nbs/02_cam.ipynb #80e73985
+@renamed(method='cam_method')
 def class_activation_map(model:nn.Module, # classifier returning (B,classes) logits (a DDP/DataParallel wrapper is unwrapped)
                          x:torch.Tensor, # (B,C,H,W) images
-                         method:str='gradcam', # one of `CAM_METHODS`
+                         cam_method:str='gradcam', # one of `CAM_METHODS`
                          layer:str|nn.Module|None=None, # CAM layer: a name, a module, or None for `resolve_cam_layer`'s choice
                          target:torch.Tensor|int|None=None, # (B,) classes to explain; None: the predicted classes
                          upsample:bool=True, # resize (bilinear) to x's H,W; False returns the layer's (B,1,h,w) map
                         )->torch.Tensor: # (B,1,H,W) float32 maps in [0,1] on x's device
     "Batched class activation maps of `x`: one forward and one backward pass, no parameter gradients, modes restored."
-    if method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+    if cam_method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam_method!r}; choose one of {CAM_METHODS}")
     x = _check_input(x)
     net = unwrap_model(model)
     mod = resolve_cam_layer(net, layer, x)
@@ -187,7 +188,7 @@ def class_activation_map(model:nn.Module, # classifier returning (B,classes) log
     if a.shape[-2:].numel() <= 4:
         warnings.warn(f"The CAM layer {_layer_name(net, mod)!r} gives a {a.shape[-2]}x{a.shape[-1]} map for "
                       f"{x.shape[-2]}x{x.shape[-1]} inputs: the budget has little spatial resolution")
-    cam = _minmax(_CAMS[method](a, g).clamp_min(0))
+    cam = _minmax(_CAMS[cam_method](a, g).clamp_min(0))
     return F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False) if upsample else cam
 
 # %% ../nbs/02_cam.ipynb #66f3e394

@@ -14,7 +14,7 @@ from fastcore.basics import store_attr
 from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.torch_core import default_device
-from .core import UsageError
+from .core import UsageError, upgrade_keys
 from .callback import ATCallback
 from .settings import BASELINE, _TRAIN_KEYS
 from .files import _atomic_save
@@ -46,7 +46,7 @@ def _attack_callback(learn):
     return next((c for c in learn.cbs if isinstance(c, ATCallback)), None)
 
 class RunLog(Callback):
-    "Records each epoch's metrics (with the attack callback's `adv_acc` and `important_px`) and time, and writes an atomic checkpoint at the start of a fit and at the end of every epoch."
+    "Records each epoch's metrics (with the attack callback's `adv_acc` and `share_at_eps`) and time, and writes an atomic checkpoint at the start of a fit and at the end of every epoch."
     order = 65 # after `Recorder` and `ProgressCallback`, so the epoch's metrics are final
     def __init__(self, fn:Path|None=None, # checkpoint file (no checkpoint when None)
                  settings:dict=None, # saved in the checkpoint to check a resumed run
@@ -108,7 +108,8 @@ def _read_checkpoint(fn:Path, what:str)->dict:
             ck = torch.load(fn, map_location=default_device(), weights_only=True)
         missing = [k for k in _CK_KEYS if k not in ck] if isinstance(ck, dict) else list(_CK_KEYS)
         if missing: raise ValueError(f"not a part_nb checkpoint (no {', '.join(missing)})")
-        return ck
+        # a checkpoint of an older version: its settings and records under today's names
+        return {**ck, 'settings': upgrade_keys(ck['settings']), 'history': [upgrade_keys(r) for r in ck['history']]}
     except Exception as e:
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if 'Weights only load failed' in why: why = 'it holds Python objects besides tensors and plain data, which are not loaded'
@@ -135,7 +136,7 @@ def _init_from(learn, log, fn, s):
     ck = _read_checkpoint(fn, '--init_from')
     if ck['settings'].get('method') != BASELINE[m]:
         raise UsageError(f"--init_from: {fn} is a {ck['settings'].get('method')} run, but the burn-in of {m} trains like {BASELINE[m]}")
-    shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam', 'budget')) + ('epochs',) # epochs: the lr schedule
+    shared = tuple(k for k in _TRAIN_KEYS if k not in ('method', 'eps_low', 'cam_method', 'rule')) + ('epochs',) # epochs: the lr schedule
     _check_same(ck, s, shared, f"--init_from: {fn}")
     if ck.get('partial') or ck['epoch'] != s['burn_in']:
         raise UsageError(f"--init_from: {fn} holds {'part of ' if ck.get('partial') else ''}epoch {ck['epoch']}, "

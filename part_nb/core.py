@@ -4,16 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #3cc3101f
 from __future__ import annotations
-import math, numbers
+import math, numbers, functools, warnings
 from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch import Tensor
-from fastai.torch_core import set_seed
-from fastai.data.transforms import Normalize
+with warnings.catch_warnings(): # fastai decorates a few functions with `torch.jit.script`, which torch 2.x deprecates
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    from fastai.torch_core import set_seed
+    from fastai.data.transforms import Normalize
 
 # %% auto #0
-__all__ = ['unwrap_model', 'eval_mode', 'seed_everything', 'pixel_units', 'count', 'check_logits', 'with_normalize',
-           'find_normalize', 'to_pixels', 'from_pixels', 'UsageError']
+__all__ = ['RENAMED_KEYS', 'unwrap_model', 'eval_mode', 'seed_everything', 'pixel_units', 'count', 'check_logits',
+           'with_normalize', 'find_normalize', 'to_pixels', 'from_pixels', 'UsageError', 'renamed', 'upgrade_keys']
 
 # %% ../nbs/00_core.ipynb #b8c66443
 def unwrap_model(model:nn.Module, # a model, possibly wrapped (several times) in `DataParallel` / `DistributedDataParallel`
@@ -157,3 +159,32 @@ def from_pixels(x:Tensor, # images in pixel space [0,1], as an attack gives them
 # %% ../nbs/00_core.ipynb #e779aa01
 class UsageError(ValueError):
     "A bad argument of `part_train`/`part_compare`: reported as one line, without a traceback."
+
+# %% ../nbs/00_core.ipynb #b8aeb7ba
+def renamed(**names):
+    "Decorator: a keyword argument passed under an old name goes to its new one, with a `FutureWarning`; `old=(new, convert)` also converts its value."
+    def deco(f):
+        @functools.wraps(f)
+        def _f(*args, **kwargs):
+            for old, new in names.items():
+                if old not in kwargs: continue
+                new, conv = new if isinstance(new, tuple) else (new, None)
+                if new in kwargs: raise TypeError(f"{f.__qualname__}: pass {new}= alone ({old}= is its old name)")
+                v = kwargs.pop(old)
+                kwargs[new] = conv(v) if conv else v
+                warnings.warn(f"{f.__qualname__}: {old}= is now {new}={kwargs[new]!r}", FutureWarning, stacklevel=2)
+            return f(*args, **kwargs)
+        return _f
+    return deco
+
+# %% ../nbs/00_core.ipynb #3159e37c
+RENAMED_KEYS = {'budget': 'rule', 'cam': 'cam_method', 'important_px': 'share_at_eps'} # saved key -> its name now
+
+def upgrade_keys(d:dict, # settings or a per-epoch record, as a file of an older version holds them
+                )->dict: # a copy under today's names
+    "A saved dict with its old keys renamed (`RENAMED_KEYS`); a key present under both names keeps the new one."
+    out = {}
+    for k, v in d.items():
+        new = RENAMED_KEYS.get(k, k)
+        if new == k or new not in d: out[new] = v
+    return out

@@ -4,10 +4,12 @@
 
 # %% ../nbs/00_data.ipynb #d9754952
 from __future__ import annotations
-import os, time, shutil, hashlib, tarfile, zipfile, tempfile, functools
+import os, time, shutil, hashlib, tarfile, zipfile, tempfile, functools, warnings
 from pathlib import Path
 import numpy as np, torch, PIL.Image
-from fastai.vision.all import *
+with warnings.catch_warnings(): # fastai decorates a few functions with `torch.jit.script`, which torch 2.x deprecates
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    from fastai.vision.all import *
 from fastdownload import download_url # fastai's own downloader (fastai.data.external no longer exports it)
 
 # %% auto #0

@@ -10,7 +10,7 @@ import pandas as pd, torch, torch.nn as nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, Metric
-from .core import unwrap_model, eval_mode, _own_dtype, with_normalize, find_normalize, to_pixels, pixel_units, check_logits
+from .core import renamed, unwrap_model, eval_mode, _own_dtype, with_normalize, find_normalize, to_pixels, pixel_units, check_logits
 from .attack import pgd, fgsm, cw_inf, mma, autoattack
 
 # %% auto #0
@@ -189,18 +189,19 @@ def save_report(df:pd.DataFrame, # the table of `evaluate_robustness`
 # %% ../nbs/04_evaluate.ipynb #de951c51
 class RobustAccuracy(Metric):
     "Accuracy under L-inf PGD, as a fastai metric for `learn.validate` and the validation of `learn.fit`."
+    @renamed(loss='objective')
     def __init__(self, eps:float=8/255, # L-inf budget in pixel units
                  alpha:float|None=None, # step size (eps/4 when None)
                  steps:int=10, # PGD steps
-                 loss:str='ce', # PGD loss: 'ce' or 'cw'
+                 objective:str='ce', # what PGD ascends: 'ce' or 'cw' (see `pgd`)
                  normalize=None, # None: detect fastai `Normalize` in `learn.dls`; False: batches are pixels; or (mean, std)
                  seed:int=0, # seed of the random starts of each validation pass, drawn from a fork: training's random numbers are untouched
                 ):
         _check_eps(eps)
         if alpha is not None: _check_eps(alpha, 'alpha', positive=True)
         if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
-        if loss not in ('ce', 'cw'): raise ValueError(f"`loss` must be 'ce' or 'cw', got {loss!r}")
-        self.eps, self.alpha, self.steps, self.loss, self.normalize = eps, (eps / 4 if alpha is None else alpha), steps, loss, normalize
+        if objective not in ('ce', 'cw'): raise ValueError(f"`objective` must be 'ce' or 'cw', got {objective!r}")
+        self.eps, self.alpha, self.steps, self.objective, self.normalize = eps, (eps / 4 if alpha is None else alpha), steps, objective, normalize
         self.seed = seed
         self.reset()
 
@@ -212,7 +213,7 @@ class RobustAccuracy(Metric):
         x, y = to_pixels(learn.xb[0], stats), learn.yb[0].as_subclass(Tensor)
         with eval_mode(model), torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == 'cuda' else []):
             torch.manual_seed(self.seed + self.batches) # the same starts in every pass, other ones for every batch
-            x_adv = pgd(model, x, y, self.eps, self.alpha, self.steps, loss=self.loss) # enables grads itself
+            x_adv = pgd(model, x, y, self.eps, self.alpha, self.steps, objective=self.objective) # enables grads itself
             with torch.no_grad(): ok = (_own_dtype(model)(x).argmax(1) == y) & (_own_dtype(model)(x_adv).argmax(1) == y)
         self.correct += ok.sum().item(); self.count += len(y); self.batches += 1
 

@@ -5,7 +5,7 @@
 # %% ../nbs/02b_faithfulness.ipynb #96a4a714
 from __future__ import annotations
 import math, torch, torch.nn as nn, torch.nn.functional as F
-from .core import unwrap_model, eval_mode, _argsort_ties_at_random
+from .core import renamed, unwrap_model, eval_mode, _argsort_ties_at_random
 from .cam import class_activation_map, CAM_METHODS
 
 # %% auto #0
@@ -57,9 +57,10 @@ def _spread(v):
     return float(v.mean()), sd, sd / math.sqrt(len(v))
 
 # %% ../nbs/02b_faithfulness.ipynb #f3e7d115
+@renamed(method='cam_method')
 def map_faithfulness(model:nn.Module, # classifier (a DDP/DataParallel wrapper is unwrapped)
                      x:torch.Tensor, # (B,C,H,W) images, in the model's input space
-                     method:str='gradcam', # CAM method, one of `CAM_METHODS`
+                     cam_method:str='gradcam', # one of `CAM_METHODS`
                      layer:str|nn.Module|None=None, # CAM layer (see `class_activation_map`)
                      steps:int=16, # slices of the deletion curves
                      fill:str|float='mean', # what a removed pixel becomes (see `deletion_curve`)
@@ -67,12 +68,12 @@ def map_faithfulness(model:nn.Module, # classifier (a DDP/DataParallel wrapper i
                      seed:int=0, # seed of the random orders (and of the ties)
                     )->dict: # gap (random - map, mean over images), gap_std, gap_se, auc_map, auc_random, n, per_image
     "How much sooner the class probability falls when pixels go in map order than in random order: area under the deletion curve, random minus map."
-    if method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+    if cam_method not in CAM_METHODS: raise ValueError(f"Unknown CAM method {cam_method!r}; choose one of {CAM_METHODS}")
     if len(x) == 0: raise ValueError("map_faithfulness needs at least one image, got none")
     gen = torch.Generator().manual_seed(seed)
     auc_map, auc_random = [], []
     for xb in x.split(bs):
-        cam = class_activation_map(model, xb, method, layer) # for the predicted class, at the images' size
+        cam = class_activation_map(model, xb, cam_method, layer) # for the predicted class, at the images' size
         auc_map.append(_auc(deletion_curve(model, xb, cam, steps, fill, generator=gen)))
         auc_random.append(_auc(deletion_curve(model, xb, torch.zeros_like(cam), steps, fill, generator=gen)))
     auc_map, auc_random = torch.cat(auc_map).cpu(), torch.cat(auc_random).cpu()

@@ -4,10 +4,12 @@
 
 # %% ../nbs/00a_folders.ipynb #081cb361
 from __future__ import annotations
-import os, functools
+import os, functools, warnings
 from pathlib import Path
 import PIL.Image
-from fastai.vision.all import *
+with warnings.catch_warnings(): # fastai decorates a few functions with `torch.jit.script`, which torch 2.x deprecates
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    from fastai.vision.all import *
 from .core import UsageError
 
 # %% auto #0

@@ -94,7 +94,7 @@ def make_callback(s:dict, # settings from `run_settings`
     try:
         if s['callback'] == 'at': return ATCallback(eps=s['eps'], alpha=s['alpha'], steps=s['steps'], loss=s['loss'], beta=s['beta'])
         return PARTCallback(eps=s['eps'], eps_low=s['eps_low'], alpha=s['alpha'], steps=s['steps'], burn_in=s['burn_in'],
-                            cam=s['cam'], mode=s['budget'], loss=s['loss'], beta=s['beta'], control=_control(s))
+                            cam_method=s['cam_method'], rule=s['rule'], loss=s['loss'], beta=s['beta'], control=_control(s))
     except ValueError as e: raise UsageError(str(e)) from None
 
 def _opt_func(s):

@@ -13,6 +13,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from .cam import class_activation_map, show_cam
 from .budget import pixel_budget, control_budget
+from .core import renamed, upgrade_keys
 
 # %% auto #0
 __all__ = ['plot_curves', 'plot_cams', 'summary_markdown', 'plot_tradeoff', 'write_report']
@@ -37,7 +38,7 @@ def _versions():
     return {'part_nb': part_nb.__version__, 'fastai': fastai.__version__, 'torch': torch.__version__, 'python': platform.python_version()}
 
 # %% ../nbs/07_report.ipynb #97982623
-_ADV_ACC, _IMPORTANT = 'adv_acc', 'important_px' # statistics that `ATCallback`/`PARTCallback` keep in their `history`
+_ADV_ACC, _SHARE = 'adv_acc', 'share_at_eps' # statistics that `ATCallback`/`PARTCallback` keep in their `history`
 
 def _plot_keys(ax, history, keys, title, burn_in=None, pct=False):
     ep = [r['epoch'] + 1 for r in history]
@@ -53,29 +54,31 @@ def plot_curves(history:list, # per-epoch records of `RunLog`
                 fn:Path|None=None, # PNG to write
                )->plt.Figure:
     "Training curves: losses, natural and adversarial accuracy, and PART's share of important pixels."
+    history = [upgrade_keys(r) for r in history] # records of an older version: under today's names
     fig, axs = plt.subplots(1, 3, figsize=(9, 2.3))
     _plot_keys(axs[0], history, [('train_loss', 'train (adversarial)'), ('valid_loss', 'valid (natural)')], 'loss', burn_in)
     _plot_keys(axs[1], history, [('accuracy', 'natural, valid'), (_ADV_ACC, 'adversarial, train')], 'accuracy (%)', burn_in, pct=True)
-    _plot_keys(axs[2], history, [(_IMPORTANT, 'important pixels')], 'share of pixels at eps (%)', burn_in, pct=True)
+    _plot_keys(axs[2], history, [(_SHARE, 'important pixels')], 'share of pixels at eps (%)', burn_in, pct=True)
     fig.tight_layout()
     if fn is not None: _savefig(fig, fn)
     return fig
 
 # %% ../nbs/07_report.ipynb #4fe181f3
+@renamed(cam='cam_method', mode='rule')
 def plot_cams(model:nn.Module, # trained model
               x:Tensor, # (B,C,H,W) a few validation images in [0,1]
               eps:float, # budget of important pixels
               eps_low:float, # budget of the other pixels
-              cam:str='gradcam', # CAM method
+              cam_method:str='gradcam', # one of `part_nb.cam.CAM_METHODS`
               fn:Path|None=None, # PNG to write
-              mode:str='paper', # PART's budget rule, one of `part_nb.budget.BUDGET_MODES`
+              rule:str='paper', # PART's budget rule, one of `part_nb.budget.BUDGET_RULES`
               control:str|None=None, # also draw this placebo control of the budget (`part_nb.budget.control_budget`)
              )->plt.Figure:
     "Images with their class activation map and PART's pixel budget (`eps` where the CAM is high, `eps_low` elsewhere)."
-    cmap = class_activation_map(model, x, method=cam)
-    cam_lo = class_activation_map(model, x, method=cam, upsample=False)
-    budget = pixel_budget(cam_lo, eps, eps_low, mode, size=tuple(x.shape[-2:])) # as `cam_budget` makes it
-    rows = {f'budget ({mode})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}
+    cmap = class_activation_map(model, x, cam_method)
+    cam_lo = class_activation_map(model, x, cam_method, upsample=False)
+    budget = pixel_budget(cam_lo, eps, eps_low, rule, size=tuple(x.shape[-2:])) # as `cam_budget` makes it
+    rows = {f'budget ({rule})\n{eps:.3g} (white)\n{eps_low:.3g}': budget}
     if control is not None: rows[f'control\n({control})'] = control_budget(budget, cam_lo, control)
     fig = show_cam(x, cmap, rows, n=len(x))
     if fn is not None: _savefig(fig, fn)

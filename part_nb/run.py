@@ -10,7 +10,7 @@ import sys, json, random, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.foundation import L
-from .core import UsageError, seed_everything
+from .core import UsageError, seed_everything, upgrade_keys
 from .evaluate import evaluate_robustness, save_report
 from .report import _versions, plot_curves, plot_cams, write_report
 from .models import MODELS, make_model
@@ -122,7 +122,7 @@ def _finish(learn, s, out, history, progress):
                'files': [f for f in _FILES], 'settings': {k: s.get(k) for k in _DONE_KEYS}}
     plot_curves(history, s['burn_in'] if s['callback'] == 'part' else None, out/'curves.png')
     x = learn.dls.valid.one_batch()[0][:6]
-    plot_cams(model, x, s['eps'], s['eps_low'], s['cam'], out/'cams.png', s['budget'], _control(s))
+    plot_cams(model, x, s['eps'], s['eps_low'], s['cam_method'], out/'cams.png', s['rule'], _control(s))
     _write_json(out/'metrics.json', metrics)
     return metrics
 
@@ -131,7 +131,7 @@ def _done(run_out, s):
     "The metrics of a finished run in `run_out` made with the settings `s` (as its metrics.json records them), or None."
     try:
         met = json.loads((run_out/'metrics.json').read_text())
-        old = met.get('settings') or {}
+        old = upgrade_keys(met.get('settings') or {}) # a run of an older version: its settings under today's names
         if (run_out/'model.pth').exists() and all(_same(old.get(k), s.get(k)) for k in _DONE_KEYS): return met
     except (OSError, ValueError): pass
     return None

@@ -7,14 +7,15 @@ __all__ = ['METHODS', 'DATASETS', 'BASELINE', 'CONTROL_METHODS', 'DEFAULTS', 'PR
            'run_settings', 'fraction', 'run_options']
 
 # %% ../nbs/06_settings.ipynb #f9260c68
-import os, inspect
+import os, inspect, argparse, warnings
 from pathlib import Path
 from fastcore.docments import docments
-from .core import UsageError
+from .core import UsageError, renamed, RENAMED_KEYS
+from .script import Param
 from .folders import folder_split
 from .models import MODELS
 from .cam import CAM_METHODS
-from .budget import BUDGET_MODES, BUDGET_CONTROLS
+from .budget import BUDGET_RULES, BUDGET_CONTROLS
 from .evaluate import _parse_attack
 
 # %% ../nbs/06_settings.ipynb #80c9ac05
@@ -57,17 +58,18 @@ def data_kind(data:str, # a data set name or a folder path
 
 # %% ../nbs/06_settings.ipynb #ef6d92b2
 _TRAIN_KEYS = ('method', 'data', 'model', 'eps', 'eps_low', 'alpha', 'steps', 'burn_in', 'opt', 'lr', 'mom', 'wd',
-               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam', 'beta', 'decay_at', 'schedule', 'pad', 'budget', 'split')
+               'bs', 'seed', 'n_train', 'n_valid', 'size', 'cam_method', 'beta', 'decay_at', 'schedule', 'pad', 'rule', 'split')
 _DONE_KEYS = _TRAIN_KEYS + ('epochs', 'attacks', 'n_eval') # what a finished run's numbers depend on
 
 def _control(s): return CONTROL_METHODS.get(s['method'], (None, None))[1] # the placebo control of the run's method, or None
 def _in_channels(s): return 1 if s['kind'] == 'mnist5k' else 3
 
 # %% ../nbs/06_settings.ipynb #c9ccc61a
+@renamed(cam='cam_method', budget='rule')
 def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m; or a placebo control such as part-random (see `CONTROL_METHODS`)
                  data:str='mnist5k', # mnist5k, cifar10, svhn, tinyimagenet or a folder of class sub-folders
                  preset:str|None=None, # settings for another scale: 'cpu' (CIFAR-10 on a CPU, see `PRESETS`)
-                 **overrides, # any key of `DEFAULTS[...]`, plus seed, n_train, n_valid, size, cam, beta, data_path, ...; None means default
+                 **overrides, # any key of `DEFAULTS[...]`, plus seed, n_train, n_valid, size, cam_method, rule, beta, data_path, ...; None means default
                 )->dict: # all settings of the run, validated
     "The settings of one run: the data set's defaults (or the `preset`'s), updated with the `overrides` that are not None."
     if method not in METHODS:
@@ -75,7 +77,7 @@ def run_settings(method:str='part', # at, part, trades, part-t, mart or part-m; 
                          "or a placebo control of a PART method (part-random, part-inverse, part-uniform, part-t-random, ...)")
     kind = data_kind(data)
     s = dict(method=method, data=str(data), kind=kind, **DEFAULTS[kind], seed=0, n_train=None,
-             n_valid=1000 if kind == 'mnist5k' else None, size=32 if kind == 'folder' else None, cam='gradcam', budget='paper', beta=6.0,
+             n_valid=1000 if kind == 'mnist5k' else None, size=32 if kind == 'folder' else None, cam_method='gradcam', rule='paper', beta=6.0,
              data_path=None, download=True, attacks=('natural', 'pgd20', 'cw', 'mma'), autoattack=False, n_eval=None,
              schedule='step', pad=4, preset=preset, split=folder_split(data) if kind == 'folder' else 'fixed')
     if preset is not None:
@@ -106,10 +108,10 @@ def _check_settings(s):
         raise UsageError(f"--model vit takes 32x32 RGB images (cifar10, svhn, or a folder with --size 32), not {s['data']}")
     if s['opt'] not in ('sgd', 'adam'): raise UsageError(f"unknown optimizer {s['opt']!r}: choose sgd or adam")
     if s['schedule'] not in ('step', 'onecycle'): raise UsageError(f"unknown schedule {s['schedule']!r}: choose step or onecycle")
-    if s['cam'] not in CAM_METHODS: raise UsageError(f"unknown --cam {s['cam']!r}: choose one of {', '.join(CAM_METHODS)}")
-    if s['budget'] not in BUDGET_MODES: raise UsageError(f"unknown --budget {s['budget']!r}: choose one of {', '.join(BUDGET_MODES)}")
-    if s['budget'] == 'reference' and s['kind'] == 'mnist5k':
-        raise UsageError("--budget reference colours the map into an RGB budget and needs 3-channel images; MNIST-5k is grey: use --budget paper")
+    if s['cam_method'] not in CAM_METHODS: raise UsageError(f"unknown --cam_method {s['cam_method']!r}: choose one of {', '.join(CAM_METHODS)}")
+    if s['rule'] not in BUDGET_RULES: raise UsageError(f"unknown --rule {s['rule']!r}: choose one of {', '.join(BUDGET_RULES)}")
+    if s['rule'] == 'reference' and s['kind'] == 'mnist5k':
+        raise UsageError("--rule reference colours the map into an RGB budget and needs 3-channel images; MNIST-5k is grey: use --rule paper")
     for k in ('eps', 'eps_low', 'alpha', 'lr', 'wd', 'mom', 'beta'):
         if not s[k] >= 0: raise UsageError(f"--{k} must be >= 0, got {s[k]}")
     if s['eps_low'] > s['eps']: raise UsageError(f"--eps_low ({s['eps_low']:g}) must not exceed --eps ({s['eps']:g})")
@@ -169,8 +171,8 @@ def run_options(data:str='mnist5k', # data set: mnist5k (no download), cifar10, 
                 wd:float=None, # weight decay (L2) [mnist5k: 0, svhn: 3.5e-3, else 2e-4]
                 opt:str=None, # optimiser: sgd or adam [mnist5k: adam, else sgd]
                 schedule:str=None, # lr schedule: step (the paper's lr steps) or onecycle (fastai's) [step; --preset cpu: onecycle]
-                cam:str='gradcam', # CAM method of PART: gradcam, xgradcam, layercam or gradcam++
-                budget:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
+                cam_method:str='gradcam', # CAM method of PART: gradcam, xgradcam, layercam or gradcam++
+                rule:str='paper', # PART's budget rule: paper (eps on the important pixels, eps_low elsewhere), reference (the public code's) or soft (rising with the map from eps_low to eps)
                 beta:float=6.0, # weight of the TRADES/MART regulariser
                 attacks:list[str]=None, # evaluation attacks [natural pgd20 cw mma]
                 autoattack:bool=False, # also run AutoAttack (standard) in the evaluation
@@ -180,9 +182,15 @@ def run_options(data:str='mnist5k', # data set: mnist5k (no download), cifar10, 
                 size:int=None, # image size of a folder data set [32]
                 data_path:str=None, # where cifar10, svhn and tinyimagenet are [fastai's data folder]; for cifar10 also a .tgz such as ../shared/data/cifar10-jpeg.tgz
                 download:bool=True, # fetch cifar10, svhn or tinyimagenet when missing; --no-download fails with a message instead
+                cam:Param(argparse.SUPPRESS, str)=None, # (hidden) the old name of --cam_method
+                budget:Param(argparse.SUPPRESS, str)=None, # (hidden) the old name of --rule
                )->dict: # keyword arguments of `run_settings`, `train_one` and `compare`; None means the default
     "The options of a run as the console scripts take them, each defined and explained once; budgets given as text (`8/255`) become numbers."
-    return _fractions(dict(locals()))
+    kw = dict(locals())
+    for old in ('cam', 'budget'):
+        if (v := kw.pop(old)) is not None:
+            warnings.warn(f"--{old} is now --{RENAMED_KEYS[old]}", FutureWarning, stacklevel=2); kw[RENAMED_KEYS[old]] = v
+    return _fractions(kw)
 
 # %% ../nbs/06_settings.ipynb #cedae08b
 _NOT_OPTIONS = dict(mom='momentum', decay_at='lr / 10, / 100 from these epochs after burn-in', pad='padding of the random crop (0: flips only)',
@@ -191,7 +199,7 @@ _NOT_OPTIONS = dict(mom='momentum', decay_at='lr / 10, / 100 from these epochs a
 def _setting_docs()->dict:
     "Setting -> what it is: the comments of `run_options` without their bracketed defaults, and the settings that are no option."
     opts = inspect.signature(run_options).parameters
-    docs = {k: v.split(' [')[0] for k, v in docments(run_options).items() if k in opts and k != 'data' and v}
+    docs = {k: v.split(' [')[0] for k, v in docments(run_options).items() if k in opts and k != 'data' and k not in RENAMED_KEYS and v}
     return {**docs, **_NOT_OPTIONS}
 
 SETTING_DOCS = _setting_docs() # setting -> what it is, for the settings table of `REPORT.md`

@@ -58,7 +58,7 @@ def test_part_path_on_real_images(dls):
     late = [bud for ep, _, bud in seen if ep == 1]
     assert all(isinstance(b, torch.Tensor) and b.shape == (32, 1, 32, 32) and set(b.unique().tolist()) == LEVELS for b in late)
     share = torch.stack([(b == b.max()).float().mean() for b in late])
-    assert 0 < cb.history[-1]['important_px'] < 1 and (share < 1).all() # after the burn-in, the maps mark a part of each batch
+    assert 0 < cb.history[-1]['share_at_eps'] < 1 and (share < 1).all() # after the burn-in, the maps mark a part of each batch
 
 
 @pytest.mark.parametrize('content, says', [(None, 'no archive at'), (b'not a tar file', 'could not be extracted')])

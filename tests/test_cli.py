@@ -56,7 +56,7 @@ def test_train_writes_files(tmp_path):
     m = json.loads((out/'metrics.json').read_text())
     assert [e['epoch'] for e in m['epochs']] == [0, 1]
     for e in m['epochs']:
-        for k in ('train_loss', 'valid_loss', 'accuracy', 'adv_acc', 'important_px', 'time_epoch'): assert k in e, k
+        for k in ('train_loss', 'valid_loss', 'accuracy', 'adv_acc', 'share_at_eps', 'time_epoch'): assert k in e, k
     assert set(m['robustness']) == {'natural', 'pgd20', 'worst-case'}
     assert 0 <= m['robustness']['pgd20'] <= m['robustness']['natural'] <= 100 and m['time_per_epoch'] > 0
     rob = json.loads((out/'robustness.json').read_text())
@@ -84,7 +84,7 @@ def cli(fn, *args):
     (['--eps', 'x'], "--eps: not a number: 'x'"),
     (['--epochs', '0'], '--epochs must be >= 1'),
     (['--resume'], 'no checkpoint'),
-    (['--cam', 'gradcan', '--method', 'at'], "unknown --cam 'gradcan'"), # checked before training, for AT too
+    (['--cam_method', 'gradcan', '--method', 'at'], "unknown --cam_method 'gradcan'"), # checked before training, for AT too
     (['--attacks', 'natural', 'pgd', 'pgd20'], 'the same attack twice'),
     (['--attacks', 'natural', 'fgsm3'], "unknown attack 'fgsm3'"),
     (['--epochs', '2', '--burn_in', '2'], 'must be smaller than --epochs'),
@@ -204,7 +204,7 @@ def test_init_from_baseline_burn_in(tmp_path):
     w0, w1, wa = (torch.load(tmp_path/d/'model.pth', weights_only=True) for d in ('scratch', 'fork', 'at'))
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     assert not all(torch.equal(w0[k], wa[k]) for k in w0) # PART did reweight after the burn-in
-    assert [r['epoch'] for r in m['epochs']] == [0, 1, 2] and m['epochs'][1]['important_px'] < 1
+    assert [r['epoch'] for r in m['epochs']] == [0, 1, 2] and m['epochs'][1]['share_at_eps'] < 1
     assert json.loads((tmp_path/'fork'/'settings.json').read_text())['init_from'].endswith('checkpoint-epoch1.pth')
     for meth, ck, extra, msg in (('part-t', 'checkpoint-epoch1.pth', {}, 'trains like trades'),
                                  ('part', 'checkpoint.pth', {}, 'ends after epoch 1'),

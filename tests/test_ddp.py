@@ -67,4 +67,4 @@ def test_ddp_two_processes(tmp_path):
             torch.testing.assert_close(v, r1['state'][k], rtol=0, atol=1e-6, msg=f'{loss}: {k} differs between ranks')
         # both ranks trained two epochs, the second with CAM budgets, on their own half of each batch
         for h in (r0['history'], r1['history']):
-            assert [e['epoch'] for e in h] == [0, 1] and h[0]['important_px'] == 1 and h[1]['important_px'] < 1, h
+            assert [e['epoch'] for e in h] == [0, 1] and h[0]['share_at_eps'] == 1 and h[1]['share_at_eps'] < 1, h

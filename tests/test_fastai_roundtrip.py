@@ -23,7 +23,7 @@ def test_fit_export_load(tmp_path, normalize):
     learn = _fit(normalize)
     h = learn.part.history
     assert [r['epoch'] for r in h] == [0, 1]
-    assert h[0]['important_px'] == 1 and 0 < h[1]['important_px'] < 1, h # burn-in, then CAM budgets
+    assert h[0]['share_at_eps'] == 1 and 0 < h[1]['share_at_eps'] < 1, h # burn-in, then CAM budgets
     b = learn.part.budget # the last batch's budget: (B,1,H,W) in pixel units, eps or eps_low
     assert b.shape == (16, 1, 16, 16) and set(b.unique().tolist()) <= set(torch.tensor([EPS, EPS_LOW]).tolist()) # float32
     assert (find_normalize(learn.dls) is not None) == normalize
@@ -33,7 +33,7 @@ def test_fit_export_load(tmp_path, normalize):
     learn.export(tmp_path/'learn.pkl')
     new = load_learner(tmp_path/'learn.pkl')
     cb = new.part
-    assert (cb.eps, cb.eps_low, cb.alpha, cb.steps, cb.burn_in, cb.cam) == (EPS, EPS_LOW, 0.025, 2, 1, 'gradcam')
+    assert (cb.eps, cb.eps_low, cb.alpha, cb.steps, cb.burn_in, cb.cam_method) == (EPS, EPS_LOW, 0.025, 2, 1, 'gradcam')
     assert cb.budget is None # `_stateattrs` are not pickled
     preds2, _ = new.get_preds(dl=new.dls.test_dl(items))
     torch.testing.assert_close(preds2, preds)

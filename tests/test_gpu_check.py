@@ -24,7 +24,7 @@ def test_without_cuda_nothing_is_measured(tmp_path):
 
 def test_cpu_quick(tmp_path):
     out, work = tmp_path/'check.md', tmp_path/'work'
-    args = ['--device', 'cpu', '--quick', '--out', out, '--work', work, '--budget', '1200']
+    args = ['--device', 'cpu', '--quick', '--out', out, '--work', work, '--time_limit', '1200']
     if CIFAR.exists(): args += ['--cifar', CIFAR]
     r = run(*args)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
@@ -46,7 +46,7 @@ def test_cpu_quick(tmp_path):
         assert cf['status'] == 'passed', cf
         assert cf['epochs'] == 2 and set(cf['runs']) == {'at', 'part'} and cf['plan']['probe_seconds_per_batch'] > 0
         part = cf['runs']['part']['epochs'] # PART continued from AT's checkpoint at the end of the burn-in
-        assert [e['epoch'] for e in part] == [0, 1] and part[0]['important_px'] == 1 and part[1]['important_px'] < 1
+        assert [e['epoch'] for e in part] == [0, 1] and part[0]['share_at_eps'] == 1 and part[1]['share_at_eps'] < 1
         assert 'CIFAR-10 (JPEG): AT against PART' in md and (work/'cifar10'/'REPORT.md').exists()
     else: assert cf['status'] == 'skipped'
     assert 'placeholder' not in md and 'TODO' not in md
