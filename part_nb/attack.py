@@ -46,7 +46,7 @@ def _check_budget(v, x, name, positive=False):
 
 def _check_steps(steps): return count(steps, '`steps`') # as every entry point checks a count
 
-# %% ../nbs/03_attack.ipynb #886ccee1
+# %% ../nbs/03_attack.ipynb #0ada24c7
 @contextmanager
 def _attack_mode(model, x):
     "The unwrapped `model` in eval mode (fed its own dtype), with grads enabled and autocast off; every submodule's mode restored on exit."
@@ -67,6 +67,7 @@ def _objective(objective, m, x, y):
         return lambda z: F.kl_div(F.log_softmax(z, 1), p, reduction='sum')
     raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
 
+# %% ../nbs/03_attack.ipynb #8ad4e521
 STARTS = ('uniform', 'normal', 'none')
 
 def _pgd_loop(m, x, eps, alpha, steps, objective, start):
@@ -81,6 +82,7 @@ def _pgd_loop(m, x, eps, alpha, steps, objective, start):
         x_adv = torch.clamp(x_adv.detach() + alpha * g.sign(), lo, hi)
     return x_adv.detach()
 
+# %% ../nbs/03_attack.ipynb #7867235d
 def _round_into_box(x_adv:Tensor, x0:Tensor, eps:Tensor)->Tensor:
     "`x_adv` in the dtype of `x0`, where rounding would leave [x0-eps, x0+eps] moved towards `x0` by one representable value."
     y = x_adv.detach().to(x0.dtype)

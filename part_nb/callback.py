@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.callback.training import GradientAccumulation
@@ -55,7 +55,7 @@ class _TrainStat(Metric):
     @property
     def name(self): return self.key
 
-# %% ../nbs/05_callback.ipynb #8feae1ec
+# %% ../nbs/05_callback.ipynb #2c0b4245
 class ATStats(Callback):
     "Statistics of the training batches of an `ATCallback`, per epoch: shown in the progress table, kept in `history`."
     # below `ATCallback` (which lends it): its `after_fit` runs before the attack callback takes it back
@@ -83,22 +83,28 @@ class ATStats(Callback):
         if not self._n: return {}
         return {k: float(v) / self._n for k, v in zip(STAT_NAMES, (self._correct, self._important, self._budget))}
 
-    def before_fit(self):
-        # stand aside in `lr_find` and `get_preds`, as fastai's own callbacks do, and in `validate` (it holds `learn.lock`)
-        self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds') and not self.learn.lock.locked()
-        self._fresh = True
-        self._show(self.run) # stale metrics of an interrupted fit go too
+# %% ../nbs/05_callback.ipynb #103001dc
+@patch
+def before_fit(self:ATStats):
+    # stand aside in `lr_find` and `get_preds`, as fastai's own callbacks do, and in `validate` (it holds `learn.lock`)
+    self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds') and not self.learn.lock.locked()
+    self._fresh = True
+    self._show(self.run) # stale metrics of an interrupted fit go too
 
-    def _show(self, show):
-        mets = [m for m in self.learn.metrics if not isinstance(m, _TrainStat)]
-        self.learn.metrics = mets + ([_TrainStat(self, k) for k in STAT_NAMES] if show else [])
+@patch
+def _show(self:ATStats, show):
+    mets = [m for m in self.learn.metrics if not isinstance(m, _TrainStat)]
+    self.learn.metrics = mets + ([_TrainStat(self, k) for k in STAT_NAMES] if show else [])
 
-    def before_train(self):
-        if self._fresh: self.history, self._fresh = [], False # one record per trained epoch of this fit
-        self._init_state()
-    def after_train(self):
-        if self._n: self.history = [r for r in self.history if r['epoch'] != self.epoch] + [{'epoch': self.epoch, **self.values()}]
-    def after_fit(self): self._show(False)
+@patch
+def before_train(self:ATStats):
+    if self._fresh: self.history, self._fresh = [], False # one record per trained epoch of this fit
+    self._init_state()
+@patch
+def after_train(self:ATStats):
+    if self._n: self.history = [r for r in self.history if r['epoch'] != self.epoch] + [{'epoch': self.epoch, **self.values()}]
+@patch
+def after_fit(self:ATStats): self._show(False)
 
 # %% ../nbs/05_callback.ipynb #7508c496
 def _check_at(eps, alpha, steps, loss, beta):
@@ -109,7 +115,7 @@ def _check_at(eps, alpha, steps, loss, beta):
     if b is None or not math.isfinite(b) or b < 0: raise ValueError(f"`beta` must be a number >= 0, got {beta!r}")
     return eps, alpha, steps, float(b)
 
-# %% ../nbs/05_callback.ipynb #df71920d
+# %% ../nbs/05_callback.ipynb #b89551c3
 class ATCallback(Callback):
     "Adversarial training with a uniform L-inf budget: Madry AT (`loss='ce'`), TRADES (`'trades'`) or MART (`'mart'`)."
     # before GradientAccumulation (which rescales `loss_grad` in `after_loss`) and MixedPrecision (attacks in float32)
@@ -141,48 +147,58 @@ class ATCallback(Callback):
         if self.stats not in self.cbs: # fastai calls the callbacks it held when the event began: this one joins now
             self.learn.add_cb(self.stats); self.stats('before_fit')
 
-    def batch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
-        "The budget of the batch `x` (pixel space) under `model` (taking pixel space): `eps` for every element."
-        return self.eps
+# %% ../nbs/05_callback.ipynb #9950c27d
+@patch
+def before_batch(self:ATCallback):
+    x, y = self.xb[0], self.yb[0]
+    net = unwrap_model(self.model) # extra passes bypass a DDP wrapper: its reducer sees one forward per step
+    model = net if self._norm is None else with_normalize(net, *self._norm)
+    xp = to_pixels(x, self._norm)
+    if not self._checked: self.check_batch(model, xp); self._checked = True
+    self.budget = self.batch_budget(model, xp, y.as_subclass(Tensor))
+    x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, objective='kl' if self.loss == 'trades' else 'ce')
+    x_adv = from_pixels(x_adv, self._norm, x)
+    if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
+    else:
+        if self.loss == 'mart': self._other = x
+        self.learn.xb = (x_adv, *self.xb[1:])
 
-    def check_batch(self, model:nn.Module, x:Tensor):
-        "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
-        if x.ndim != 4: raise ValueError(f"{type(self).__name__} needs (B,C,H,W) image batches, got shape {tuple(x.shape)}")
-        with torch.no_grad(), eval_mode(model): check_logits(model(x[:2]), len(x[:2]), type(self).__name__)
+@patch
+def after_loss(self:ATCallback):
+    y = self.yb[0].as_subclass(Tensor)
+    pred = self.pred.float()
+    if self.loss == 'ce': adv = pred
+    else:
+        other = unwrap_model(self.model)(self._other).float() # train mode, recorded for the backward pass
+        adv, clean = (other, pred) if self.loss == 'trades' else (pred, other)
+        extra = self.beta * trades_regularizer(adv, clean) if self.loss == 'trades' else mart_regularizer(adv, clean, y, self.beta)
+        self.learn.loss_grad = self.loss_grad + extra
+        self.learn.loss = self.learn.loss_grad.clone()
+    self.stats.add(adv.detach(), y, self.budget, self.eps)
 
-    def before_batch(self):
-        x, y = self.xb[0], self.yb[0]
-        net = unwrap_model(self.model) # extra passes bypass a DDP wrapper: its reducer sees one forward per step
-        model = net if self._norm is None else with_normalize(net, *self._norm)
-        xp = to_pixels(x, self._norm)
-        if not self._checked: self.check_batch(model, xp); self._checked = True
-        self.budget = self.batch_budget(model, xp, y.as_subclass(Tensor))
-        x_adv = pgd(model, xp, y, self.budget, self.alpha, self.steps, objective='kl' if self.loss == 'trades' else 'ce')
-        x_adv = from_pixels(x_adv, self._norm, x)
-        if self.loss == 'trades': self._other = x_adv # TRADES trains on the clean batch; x' enters the regulariser
-        else:
-            if self.loss == 'mart': self._other = x
-            self.learn.xb = (x_adv, *self.xb[1:])
+# %% ../nbs/05_callback.ipynb #b5c5ce3b
+@patch
+def after_batch(self:ATCallback): self._other = None
+@patch
+def after_cancel_batch(self:ATCallback): self._other = None
+@patch
+def after_fit(self:ATCallback):
+    self._other, self._layer = None, None
+    self.learn.remove_cb(self.stats) # after its own `after_fit`
 
-    def after_loss(self):
-        y = self.yb[0].as_subclass(Tensor)
-        pred = self.pred.float()
-        if self.loss == 'ce': adv = pred
-        else:
-            other = unwrap_model(self.model)(self._other).float() # train mode, recorded for the backward pass
-            adv, clean = (other, pred) if self.loss == 'trades' else (pred, other)
-            extra = self.beta * trades_regularizer(adv, clean) if self.loss == 'trades' else mart_regularizer(adv, clean, y, self.beta)
-            self.learn.loss_grad = self.loss_grad + extra
-            self.learn.loss = self.learn.loss_grad.clone()
-        self.stats.add(adv.detach(), y, self.budget, self.eps)
+# %% ../nbs/05_callback.ipynb #72b612d9
+@patch
+def batch_budget(self:ATCallback, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
+    "The budget of the batch `x` (pixel space) under `model` (taking pixel space): `eps` for every element."
+    return self.eps
 
-    def after_batch(self): self._other = None
-    def after_cancel_batch(self): self._other = None
-    def after_fit(self):
-        self._other, self._layer = None, None
-        self.learn.remove_cb(self.stats) # after its own `after_fit`
+@patch
+def check_batch(self:ATCallback, model:nn.Module, x:Tensor):
+    "Fail on the first batch of a fit, not at the end of the burn-in, when the settings cannot work on `x`."
+    if x.ndim != 4: raise ValueError(f"{type(self).__name__} needs (B,C,H,W) image batches, got shape {tuple(x.shape)}")
+    with torch.no_grad(), eval_mode(model): check_logits(model(x[:2]), len(x[:2]), type(self).__name__)
 
-# %% ../nbs/05_callback.ipynb #f19c4480
+# %% ../nbs/05_callback.ipynb #e4bdaa62
 class PARTCallback(ATCallback):
     "PART: adversarial training whose budget is `eps` on the pixels a class activation map marks as important, `eps_low` elsewhere."
     @renamed(cam='cam_method', mode='rule')
@@ -209,30 +225,9 @@ class PARTCallback(ATCallback):
         store_attr('eps_low,burn_in,cam_method,layer,rule,target,control')
         self.epochs_done = 0 # epochs trained with this callback, over all its fits
 
-    @property
-    def reweighting(self)->bool:
-        "Whether the current epoch is past the burn-in, so that budgets come from CAMs."
-        # fastai's epoch counter restarts with each fit (`fine_tune` makes two) and `fit(start_epoch=k)` starts at k: the
-        # burn-in counts whichever says more epochs are behind
-        return max(getattr(self.learn, 'epoch', 0), self.epochs_done) >= self.burn_in
-
     def before_fit(self):
         super().before_fit()
         self._fit_epochs, self._fit_reweighted = 0, False
-
-    def after_train(self):
-        self._fit_reweighted |= self.reweighting # this epoch's batches had CAM budgets
-        self.epochs_done, self._fit_epochs = max(self.epochs_done, self.epoch) + 1, self._fit_epochs + 1
-
-    def after_fit(self):
-        super().after_fit()
-        if self._fit_epochs and not self._fit_reweighted: # a PART fit that was all burn-in: plain AT under PART's name
-            left = self.burn_in - self.epochs_done
-            warnings.warn(f"PARTCallback: all {self._fit_epochs} epoch(s) of this fit were burn-in ({self.epochs_done} of burn_in="
-                          f"{self.burn_in} done, counted across fits), so no pixel was reweighted and it trained as "
-                          f"{'AT' if self.loss == 'ce' else self.loss.upper()}; reweighting starts "
-                          f"{'with the next epoch' if left <= 0 else f'after {left} more epoch(s): pass a smaller `burn_in` to start sooner'}",
-                          stacklevel=2)
 
     def check_batch(self, model:nn.Module, x:Tensor):
         "Image batches, the CAM layer and the budget rule are checked on the first batch of a fit, burn-in or not."
@@ -242,9 +237,35 @@ class PARTCallback(ATCallback):
         self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
         class_activation_map(model, x[:1], self.cam_method, self._layer) # a layer whose output is not a 4-D map fails here
 
-    def batch_budget(self, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
-        "`eps` during the burn-in, then the CAM budget of `x` (pixel space) under `model`: (B,1,H,W), or (B,3,H,W) for 'reference'."
-        if not self.reweighting: return self.eps
-        if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
-        target = y if self.target == 'label' else None
-        return cam_budget(model, x, self.eps, self.eps_low, self.cam_method, self._layer, target, self.rule, self.control)
+# %% ../nbs/05_callback.ipynb #ed31cb99
+@patch(as_prop=True)
+def reweighting(self:PARTCallback)->bool:
+    "Whether the current epoch is past the burn-in, so that budgets come from CAMs."
+    # fastai's epoch counter restarts with each fit (`fine_tune` makes two) and `fit(start_epoch=k)` starts at k: the
+    # burn-in counts whichever says more epochs are behind
+    return max(getattr(self.learn, 'epoch', 0), self.epochs_done) >= self.burn_in
+
+@patch
+def after_train(self:PARTCallback):
+    self._fit_reweighted |= self.reweighting # this epoch's batches had CAM budgets
+    self.epochs_done, self._fit_epochs = max(self.epochs_done, self.epoch) + 1, self._fit_epochs + 1
+
+@patch
+def after_fit(self:PARTCallback):
+    super(PARTCallback, self).after_fit()
+    if self._fit_epochs and not self._fit_reweighted: # a PART fit that was all burn-in: plain AT under PART's name
+        left = self.burn_in - self.epochs_done
+        warnings.warn(f"PARTCallback: all {self._fit_epochs} epoch(s) of this fit were burn-in ({self.epochs_done} of burn_in="
+                      f"{self.burn_in} done, counted across fits), so no pixel was reweighted and it trained as "
+                      f"{'AT' if self.loss == 'ce' else self.loss.upper()}; reweighting starts "
+                      f"{'with the next epoch' if left <= 0 else f'after {left} more epoch(s): pass a smaller `burn_in` to start sooner'}",
+                      stacklevel=2)
+
+# %% ../nbs/05_callback.ipynb #86c49352
+@patch
+def batch_budget(self:PARTCallback, model:nn.Module, x:Tensor, y:Tensor)->float|Tensor:
+    "`eps` during the burn-in, then the CAM budget of `x` (pixel space) under `model`: (B,1,H,W), or (B,3,H,W) for 'reference'."
+    if not self.reweighting: return self.eps
+    if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
+    target = y if self.target == 'label' else None
+    return cam_budget(model, x, self.eps, self.eps_low, self.cam_method, self._layer, target, self.rule, self.control)

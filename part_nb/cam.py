@@ -32,7 +32,7 @@ def _is_map(out, n, size=None):
     if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[0] == n): return False
     return size is None or _is_grid(_to_map(out, size).shape[-2:], size)
 
-# %% ../nbs/02_cam.ipynb #533a9f33
+# %% ../nbs/02_cam.ipynb #cbd521c8
 def _is_tokens(out, n): return isinstance(out, torch.Tensor) and out.ndim == 3 and out.shape[0] == n # (B,N,C)
 
 def _probe(model, x):
@@ -54,6 +54,7 @@ def _innermost(m, names, outs, calls):
     same = [k for k in outs if outs[k][0] is outs[m][0] and outs[k][1] == outs[m][1] and calls[k] == 1]
     return max(same, key=lambda k: names[k].count('.'), default=m)
 
+# %% ../nbs/02_cam.ipynb #5c4254b6
 def find_cam_layer(model:nn.Module, # the classifier (a DDP/DataParallel wrapper is unwrapped)
                    x:torch.Tensor, # (B,C,H,W) example input; only `x[:1]` is used
                   )->nn.Module: # the module whose feature map (or token sequence) a CAM is computed from
@@ -263,7 +264,7 @@ def _in_layer(m, names, modules, outs, ins):
         if stream is not None: return stream.shape != shape
     return False
 
-# %% ../nbs/02_cam.ipynb #f90ebc9f
+# %% ../nbs/02_cam.ipynb #16489bcd
 def _patch_gradients(model, x, cands):
     "For each (module, prefix) of `cands`: do the patch tokens of its output move a fixed random projection of what the last layer reads?"
     outs, read, hooks = {}, [], []
@@ -282,6 +283,7 @@ def _patch_gradients(model, x, cands):
         for h in hooks: h.remove()
     return [g is not None and bool(g[:, p:].any()) for g, (_, p) in zip(grads, cands)]
 
+# %% ../nbs/02_cam.ipynb #d59e6f1e
 def _find_token_layer(model, x, probe, after, fallback=None):
     "The last module in `after` whose (1,N,C) output's patch tokens reach what the model's last layer reads, outside layers and patch embeddings."
     (names, outs, ins, calls), size, cands, bad = probe, tuple(x.shape[-2:]), [], None

@@ -10,7 +10,7 @@ import time, random, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.torch_core import default_device
@@ -40,7 +40,7 @@ def _number(v):
     v = v.item() if isinstance(v, torch.Tensor) else v
     return float(v) if isinstance(v, (int, float, np.floating, np.integer)) else None
 
-# %% ../nbs/06c_checkpoint.ipynb #cab10cec
+# %% ../nbs/06c_checkpoint.ipynb #e3e5a21a
 def _attack_callback(learn):
     "The `ATCallback` (or `PARTCallback`) of `learn`, or None."
     return next((c for c in learn.cbs if isinstance(c, ATCallback)), None)
@@ -76,19 +76,21 @@ class RunLog(Callback):
         self.history.append(rec)
         self.save(self.epoch + 1)
 
-    def save(self, epoch:int):
-        "Checkpoint: weights, optimiser state, next epoch to run, history, smoothed loss, callback and RNG state."
-        if self.fn is None: return
-        cb = _attack_callback(self.learn)
-        cb_state = {k: v for k, v in vars(cb).items() if not k.startswith('_') and isinstance(v, (int, float, str, bool, type(None)))} if cb else {}
-        sl = self.recorder.smooth_loss # (count, val): fastai's debiased running mean of the training loss
-        ck = {'model': self.learn.model.state_dict(), 'opt': _opt_state(self.learn.opt), 'epoch': epoch,
-              'partial': False, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
-              'smooth_loss': (getattr(sl, 'count', 0), torch.as_tensor(getattr(sl, 'val', 0.)).detach().cpu().as_subclass(Tensor)),
-              'rng': _rng_state(), 'rng_dl': self.learn.dls.train.rng.getstate()}
-        _atomic_save(ck, self.fn)
-        if epoch in self.keep: _atomic_save(ck, self.kept(epoch))
-        self.saved_epoch = epoch
+# %% ../nbs/06c_checkpoint.ipynb #a197c43a
+@patch
+def save(self:RunLog, epoch:int):
+    "Checkpoint: weights, optimiser state, next epoch to run, history, smoothed loss, callback and RNG state."
+    if self.fn is None: return
+    cb = _attack_callback(self.learn)
+    cb_state = {k: v for k, v in vars(cb).items() if not k.startswith('_') and isinstance(v, (int, float, str, bool, type(None)))} if cb else {}
+    sl = self.recorder.smooth_loss # (count, val): fastai's debiased running mean of the training loss
+    ck = {'model': self.learn.model.state_dict(), 'opt': _opt_state(self.learn.opt), 'epoch': epoch,
+          'partial': False, 'history': self.history, 'settings': self.settings, 'callback': cb_state,
+          'smooth_loss': (getattr(sl, 'count', 0), torch.as_tensor(getattr(sl, 'val', 0.)).detach().cpu().as_subclass(Tensor)),
+          'rng': _rng_state(), 'rng_dl': self.learn.dls.train.rng.getstate()}
+    _atomic_save(ck, self.fn)
+    if epoch in self.keep: _atomic_save(ck, self.kept(epoch))
+    self.saved_epoch = epoch
 
 # %% ../nbs/06c_checkpoint.ipynb #8cb1e52e
 def _same(a, b): return (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)

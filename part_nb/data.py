@@ -127,7 +127,7 @@ def _not_found(name, where, url, layout, err=None):
                            f"(or pass `path=` to a folder with that layout).")
 
 
-# %% ../nbs/00_data.ipynb #06c3a691
+# %% ../nbs/00_data.ipynb #662839e8
 def _sha256(fn, chunk=1 << 20):
     h = hashlib.sha256()
     with open(fn, 'rb') as f:
@@ -141,6 +141,7 @@ def _unpack(archive, dest):
     else:
         with tarfile.open(archive) as t: t.extractall(dest, filter='data')
 
+# %% ../nbs/00_data.ipynb #96b642c8
 def extract_archive(archive, # a .tgz, .tar.gz, .tar or .zip file
                     cache=None, # folder of the extracted copies [fastai's data folder, `~/.fastai/data`]
                     expected:str='', # what the archive should hold, for the error message
@@ -170,7 +171,7 @@ def extract_archive(archive, # a .tgz, .tar.gz, .tar or .zip file
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-# %% ../nbs/00_data.ipynb #06fa24a4
+# %% ../nbs/00_data.ipynb #1364341d
 CIFAR10_URL = URLs.CIFAR
 CIFAR10_LAYOUT = "train/<class>/*.png|jpg and test/<class>/*.png|jpg (fastai's layout), or a .tgz archive of such a folder"
 
@@ -186,6 +187,7 @@ def _class_files(folder)->dict:
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     return {c: sorted(get_image_files(folder/c)) for c in classes}
 
+# %% ../nbs/00_data.ipynb #9ac04630
 def balanced_subset(counts:list, # number of items of each class
                     n:int|None=None, # size of the subset (all items when None or larger)
                     seed:int=0, # seed of the draw
@@ -201,6 +203,7 @@ def balanced_subset(counts:list, # number of items of each class
         k += 1
     return out
 
+# %% ../nbs/00_data.ipynb #f09dff28
 def _read_images(files, what='image', progress=True)->Tensor:
     "(N,3,H,W) uint8 images; a file that cannot be decoded is named."
     def read(f):
@@ -220,6 +223,7 @@ def _in_memory_dls(x, names, vocab, splits, bs, seed, batch_tfms, device, **kwar
     kwargs.setdefault('num_workers', 0)
     return dsets.dataloaders(bs=bs, device=device, after_batch=batch_tfms, **kwargs)
 
+# %% ../nbs/00_data.ipynb #23151e8d
 def cifar10_dls(path=None, # folder holding `train/` and `test/` with one sub-folder per class (fastai's layout), or a .tgz of one such as `../shared/data/cifar10-jpeg.tgz`
                 bs:int=128, # batch size
                 seed:int=0, # seed of the shuffling and augmentation
@@ -266,7 +270,7 @@ def _split_folder_dls(root, train, valid, n_train, n_valid, subset_seed, bs, see
     return _in_memory_dls(x, [c for c, _ in items], vocab, (list(range(n_tr)), list(range(n_tr, len(items)))),
                           bs, seed, batch_tfms, device, **kwargs)
 
-# %% ../nbs/00_data.ipynb #9be52bea
+# %% ../nbs/00_data.ipynb #a59ff421
 SVHN_URL = 'http://ufldl.stanford.edu/housenumbers/'
 
 def _read_svhn(fn):
@@ -282,6 +286,7 @@ class _TensorLabelItem(Transform):
     def __init__(self, y): self.y = y
     def encodes(self, i:int): return int(self.y[i])
 
+# %% ../nbs/00_data.ipynb #060fada6
 def svhn_dls(path=None, # folder holding `train_32x32.mat` and `test_32x32.mat`
              bs:int=128, # batch size
              seed:int=0, # seed of the shuffling

@@ -60,7 +60,7 @@ def _pixel_space(model, dl, normalize):
     mean, std = (torch.as_tensor(s, dtype=torch.float32).view(1, -1, 1, 1) for s in stats)
     return with_normalize(model, mean, std), (mean, std)
 
-# %% ../nbs/04_evaluate.ipynb #7b827a9d
+# %% ../nbs/04_evaluate.ipynb #4e1906b4
 def _batches(dl, n):
     "Batches (x, y) of `dl` until `n` examples (all when None), the last one cut to size."
     seen = 0
@@ -74,6 +74,7 @@ def _batches(dl, n):
         yield x, y
         if n is not None and seen >= n: return
 
+# %% ../nbs/04_evaluate.ipynb #6ee80099
 def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Learner` (its model is taken)
                         dl=None, # batches (x, y); a Learner's validation `DataLoader` when None
                         eps:float=8/255, # L-inf budget in pixel units
@@ -125,7 +126,7 @@ def evaluate_robustness(model:nn.Module|Learner, # a classifier, or a fastai `Le
     df.attrs.update(eps=float(eps), norm='Linf', n_examples=len(flags['worst-case']), attacks=attacks)
     return df
 
-# %% ../nbs/04_evaluate.ipynb #933bb61f
+# %% ../nbs/04_evaluate.ipynb #682593bf
 def _eps_str(eps):
     "8/255 for 0.03137..., else the number."
     k = round(eps * 255)
@@ -153,6 +154,7 @@ def _headline(r, adversarial):
     else: parts.append("no attack was run.")
     return ' '.join(parts)
 
+# %% ../nbs/04_evaluate.ipynb #c3a25b5c
 def save_report(df:pd.DataFrame, # the table of `evaluate_robustness`
                 path, # file name without suffix: writes `path`.md and `path`.json
                 name:str|None=None, # model name

@@ -97,7 +97,7 @@ class PreActResNet18(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
         return self.linear(F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1))
 
-# %% ../nbs/01_models.ipynb #607901a0
+# %% ../nbs/01_models.ipynb #017d66ef
 class WideBasic(nn.Module):
     "Pre-activation block of a WideResNet."
     def __init__(self, ni:int, # input channels
@@ -118,6 +118,7 @@ class WideBasic(nn.Module):
         o = F.dropout(F.relu(self.bn2(o)), p=self.drop, training=self.training)
         return self.conv2(o) + sc
 
+# %% ../nbs/01_models.ipynb #8ae49e4f
 class WideResNet(nn.Module):
     "WideResNet-`depth`-`widen_factor` (WRN-34-10 by default) as used for CIFAR-10 adversarial training."
     def __init__(self, depth:int=34, # 6n+4 layers

@@ -24,7 +24,7 @@ class Param:
         self.help, self.type, self.nargs, self.choices = help, type, nargs, choices
     def __repr__(self): return f"Param({self.help!r}, {getattr(self.type, '__name__', self.type)})"
 
-# %% ../nbs/08a_script.ipynb #78cdb5a6
+# %% ../nbs/08a_script.ipynb #a8fa16c5
 class _HelpFormatter(argparse.HelpFormatter):
     "Help in the terminal's width, the option's help in a column half-way across (as fastcore 1 showed it)."
     def __init__(self, prog, indent_increment=2):
@@ -41,6 +41,7 @@ def _add_option(p, name, prm, default):
     helps = prm.help if default is None or prm.help == argparse.SUPPRESS else f'{prm.help} (default: {default})'
     return p.add_argument(f'--{name}', default=default, help=helps, **kw)
 
+# %% ../nbs/08a_script.ipynb #6561887c
 def _comments(func)->dict:
     "The comments after the parameters of `func` and of the function it delegates to (fastcore's `delegates`); none when a source cannot be read (`python -c`)."
     docs = {}
@@ -63,6 +64,7 @@ def _evaluate(a, funcs):
         except Exception: pass
     raise TypeError(f"cannot evaluate the annotation {a!r}")
 
+# %% ../nbs/08a_script.ipynb #9d3c8806
 def _param(a, doc:str)->Param:
     "The `Param` of an annotation: a `Param` as it is, `list[T]` (or `tuple[T, ...]`) one or more values of type `T`, else a type."
     if isinstance(a, Param): return a
