@@ -6,7 +6,7 @@ under PGD-40, CW, MMA and AutoAttack, and a sweep of PART's eps_low/eps.
 
 Every run has the schedule of `part_nb.run.DEFAULTS['mnist5k']` (SmallCNN, eps 0.2, eps_low 0.175, step 0.03, PGD-10,
 Adam 1e-3, batch 128, all 4,000 training digits) except the number of epochs and of burn-in epochs, which are set
-by the time budget (below). Each run is `part_nb.run.train_one` (natural, PGD-40, CW and MMA accuracy on the first
+by the time limit (below). Each run is `part_nb.run.train_one` (natural, PGD-40, CW and MMA accuracy on the first
 `--n_eval` validation digits), followed by AutoAttack (standard) with the other three attacks again on the first
 `--n_aa` digits, so that the worst case over all four attacks is taken digit by digit. The sweep trains PART (loss
 'ce') with eps_low = ratio * eps; ratio 1.0 is exactly AT (nbs/05_callback tests that `PARTCallback(eps_low=eps)`
@@ -198,7 +198,7 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=5, help='epochs per run, burn-in included (set by the time budget)')
+    p.add_argument('--epochs', type=int, default=5, help='epochs per run, burn-in included (set by the time limit)')
     p.add_argument('--burn_in', type=int, default=2, help="epochs trained like AT before PART reweights pixels")
     p.add_argument('--n_train', type=int, default=None, help='training digits (all 4,000 when not given)')
     p.add_argument('--n_eval', type=int, default=1000, help='validation digits for natural, PGD-40, CW and MMA accuracy')
@@ -249,7 +249,7 @@ def main(argv=None):
                eps_low_part=round(PART_RATIO * s0['eps'], 6), methods=a.methods, seeds=a.seeds, sweep_ratios=sorted(sweep, reverse=True),
                sweep_seeds=a.sweep_seeds, columns=COLUMNS,
                why=(f"epochs {a.epochs} (burn-in {a.burn_in}), n_eval {a.n_eval} and n_aa {a.n_aa} are "
-                    + ("the quick smoke test's settings" if a.quick else "set by the time budget of about one hour on 2 CPU cores")
+                    + ("the quick smoke test's settings" if a.quick else "set by the time limit of about one hour on 2 CPU cores")
                     + "; everything else is part_nb.run.DEFAULTS['mnist5k']"),
                summary=summary, paired_differences=paired, sweep=sweep_rows,
                runs={n: (None if r is None else {k: v for k, v in r.items() if k != 'history'}) for n, r in results.items()},

@@ -104,7 +104,7 @@ def cifar_section(cf):
           f"{s['model']}, eps {s['eps']:.4f}, eps_low {s['eps_low']:.4f}, step {s['alpha']:.4f}, PGD-{s['steps']}, {s['opt']} lr {s['lr']} "
           f"(momentum {s['mom']}, wd {s['wd']}), batch {s['bs']}. PART continues from AT's checkpoint at the end of the shared "
           f"burn-in, so it trained {cf['epochs'] - cf['burn_in']} epoch(s) of its own with CAM budgets.", '',
-          f"Epochs chosen to fit the time budget: a probe timed {p['probe_seconds_per_batch']:.4f} s per AT training batch "
+          f"Epochs chosen to fit the time limit: a probe timed {p['probe_seconds_per_batch']:.4f} s per AT training batch "
           f"({p['batches_per_epoch']} batches an epoch; loading the data took {p['data_load_seconds']:.0f} s), so about "
           f"{p['estimated_epoch_seconds']:.0f} s per epoch with validation and the maps; {p['seconds_left_at_plan']:.0f} s were "
           f"left, and {p['epochs_that_fit']} epochs fitted (capped at {cf.get('max_epochs', '?')}). "
