@@ -102,6 +102,7 @@ def answer(results, groups, q, network=None):
                                       for ctl, signs in mattered) + '.') if mattered else \
                   (f"No: {where}, no control placement differs from PART's beyond the seed spread in natural accuracy, worst of "
                    "3 or AutoAttack: the CAM's choice of pixels made no difference that shows.")
+        verdict += _reading(pairs, diffs, mattered)
     else:
         verdict = (f"No: the matched uniform budget differs from PART beyond the seed spread in " +
                    ', '.join(f"{COLUMNS[c].split(' (')[0]} ({'higher' if s > 0 else 'lower'})" for c, s in mattered[0][1].items())
@@ -112,6 +113,19 @@ def answer(results, groups, q, network=None):
 
 
 BC_SEEDS = (0, 1, 2)
+
+
+def _reading(pairs, diffs, mattered):
+    """What a placement verdict says of PART's claim (more natural accuracy at equal robustness): when every control beats
+    PART in natural accuracy beyond the spread, the map's placement costs natural accuracy; the robustness differences follow."""
+    if len(mattered) < len(pairs) or not all(signs.get('natural', 0) > 0 for _, signs in mattered): return ''
+    rob = '; '.join(f"{ctl}: worst of 3 {diffs[f'{ctl} - {part}']['worst3']['mean']:+.1f}, AutoAttack {diffs[f'{ctl} - {part}']['aa']['mean']:+.1f}"
+                    for ctl, part in pairs)
+    cleared = any(signs.get(c, 0) < 0 for _, signs in mattered for c in ('worst3', 'aa'))
+    return (f" Every control is more accurate on clean images than PART: placing the budget by the map costs natural accuracy, the "
+            f"opposite of what PART expects of it. Robustness, if anything, moves the other way ({rob} points against PART; "
+            f"{'some of it beyond' if cleared else 'none of it beyond'} the seed spread): here the map moves PART along the "
+            "trade-off towards robustness rather than giving natural accuracy at equal robustness.")
 
 
 def table(results, groups):
