@@ -269,3 +269,19 @@ def batch_budget(self:PARTCallback, model:nn.Module, x:Tensor, y:Tensor)->float|
     if self._layer is None: self._layer = resolve_cam_layer(unwrap_model(self.model), self.layer, self.xb[0])
     target = y if self.target == 'label' else None
     return cam_budget(model, x, self.eps, self.eps_low, self.cam_method, self._layer, target, self.rule, self.control)
+
+# %% ../nbs/05_callback.ipynb #27db35bc
+_OLD_ATTRS = {'cam': 'cam_method', 'mode': 'rule'} # PARTCallback's attributes under their old names
+
+@patch(as_prop=True)
+def cam(self:PARTCallback):
+    warnings.warn("PARTCallback.cam is now .cam_method", FutureWarning, stacklevel=2); return self.cam_method
+
+@patch(as_prop=True)
+def mode(self:PARTCallback):
+    warnings.warn("PARTCallback.mode is now .rule", FutureWarning, stacklevel=2); return self.rule
+
+@patch
+def __setstate__(self:PARTCallback, d):
+    "Unpickle (fastai's `Stateful` then restores the state that is never pickled), renaming the attributes of an older version."
+    super(PARTCallback, self).__setstate__({_OLD_ATTRS.get(k, k): v for k, v in d.items()})
