@@ -199,9 +199,11 @@ def check_batch(self:ATCallback, model:nn.Module, x:Tensor):
     with torch.no_grad(), eval_mode(model): check_logits(model(x[:2]), len(x[:2]), type(self).__name__)
 
 # %% ../nbs/05_callback.ipynb #e4bdaa62
+_OLD_ATTRS = {'cam': 'cam_method', 'mode': 'rule'} # PARTCallback's arguments and attributes under their old names
+
 class PARTCallback(ATCallback):
     "PART: adversarial training whose budget is `eps` on the pixels a class activation map marks as important, `eps_low` elsewhere."
-    @renamed(cam='cam_method', mode='rule')
+    @renamed(**_OLD_ATTRS)
     def __init__(self, eps:float=8/255, # budget of the important pixels (pixel units)
                  eps_low:float=7/255, # budget of the other pixels (0 <= eps_low <= eps)
                  alpha:float=2/255, # PGD step size
@@ -271,8 +273,6 @@ def batch_budget(self:PARTCallback, model:nn.Module, x:Tensor, y:Tensor)->float|
     return cam_budget(model, x, self.eps, self.eps_low, self.cam_method, self._layer, target, self.rule, self.control)
 
 # %% ../nbs/05_callback.ipynb #27db35bc
-_OLD_ATTRS = {'cam': 'cam_method', 'mode': 'rule'} # PARTCallback's attributes under their old names
-
 @patch(as_prop=True)
 def cam(self:PARTCallback):
     warnings.warn("PARTCallback.cam is now .cam_method", FutureWarning, stacklevel=2); return self.cam_method

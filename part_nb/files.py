@@ -52,8 +52,6 @@ def _prepare_out(out:Path):
         with tempfile.NamedTemporaryFile(dir=out): pass
     except OSError as e: raise UsageError(f"cannot write to the output folder {out}: {e.strerror or e}") from None
 
-def _holds_run(out:Path)->list: return [f for f in _RUN_FILES if (Path(out)/f).exists()]
-
 def _clear_run(out:Path):
     "Remove the files of the run in `out` (what `train_one` writes, and stray temporary files), and nothing else."
     out = Path(out)

@@ -9,11 +9,10 @@ __all__ = ['TrainingInterrupted', 'train_one', 'compare']
 import sys, json, random, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastcore.foundation import L
 from .core import UsageError, seed_everything, upgrade_keys
 from .evaluate import evaluate_robustness, save_report
 from .report import _versions, plot_curves, plot_cams, write_report
-from .models import MODELS, make_model
+from .models import MODELS, make_model # MODELS: re-exported, as the settings and learner below
 from .settings import *
 from .settings import _attack_kind, _control, _in_channels, _DONE_KEYS
 from .learner import *
